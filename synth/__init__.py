@@ -1,0 +1,8 @@
+"""synth: visually grounded reasoning data for vision-language models."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("synth")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
