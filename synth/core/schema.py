@@ -18,6 +18,8 @@ SCHEMA_VERSION = 1
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 METADATA_VERSION_KEY = b"synth.schema_version"
 METADATA_KIND_KEY = b"synth.kind"
+#: Hugging Face datasets reads its feature types (e.g. `Image`) from this schema-metadata key.
+METADATA_HF_KEY = b"huggingface"
 
 Kind = Literal["rows", "rejects"]
 
@@ -71,7 +73,26 @@ def arrow_schema(kind: Kind, version: int = SCHEMA_VERSION) -> pa.Schema:
     contract = load_contract(version)
     fields = [_to_arrow_field(f) for f in contract[kind]]
     meta = {METADATA_VERSION_KEY: str(version).encode(), METADATA_KIND_KEY: kind.encode()}
+    hf_features = contract.get("huggingface_features", {}).get(kind)
+    if hf_features:
+        meta[METADATA_HF_KEY] = json.dumps({"info": {"features": hf_features}}).encode()
     return pa.schema(fields, metadata=meta)
+
+
+@lru_cache(maxsize=None)
+def required_columns(kind: Kind, version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """Top-level columns of `kind` that must never be null.
+
+    That is every column the contract marks `"nullable": false`, plus those marked
+    `"required": true` (declared nullable in Arrow for a reader's sake, e.g. `image`).
+    """
+    if kind not in ("rows", "rejects"):
+        raise ValueError(f"unknown shard kind {kind!r}; choices: rows, rejects")
+    return tuple(
+        f["name"]
+        for f in load_contract(version)[kind]
+        if not f.get("nullable", True) or f.get("required", False)
+    )
 
 
 def check_file_schema(schema: pa.Schema, where: str) -> Kind:
