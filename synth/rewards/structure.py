@@ -1,0 +1,140 @@
+"""Format and answer rewards: is the text shaped right, and is its final answer correct."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from synth.core.answers import extract_final_answer, verify
+from synth.core.formats import FORMATS, Frame, strip_groundings
+from synth.rewards.parsed import Parsed, frame_for, parse_text
+from synth.rewards.result import RewardResult, zero
+from synth.rewards.targets import Targets, targets_from_row
+
+Structure = Literal["think_answer", "answer"]
+
+#: The structure each format's renderings have: ivgr wraps the trace in <think>...</think>
+#: <answer>...</answer>; the other formats are free reasoning that ends in a final answer (the
+#: exporter can wrap them in think/answer too; then ask for "think_answer").
+DEFAULT_STRUCTURE: dict[str, Structure] = {fmt: ("think_answer" if fmt == "ivgr" else "answer") for fmt in FORMATS}
+
+# One think block then one answer block, nothing around them but whitespace.
+THINK_ANSWER = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*\Z", re.DOTALL)
+_TAG_NAMES = ("<think>", "</think>", "<answer>", "</answer>")
+# Slack for coordinates a model rounds just past the image edge (e.g. 1000 in norm1000 of a
+# 999.6 px edge): a fraction of a pixel is rounding, not a malformed tag.
+_EDGE_SLACK_PX = 1.0
+
+
+def check_structure(text: str, structure: Structure) -> str | None:
+    """None when `text` has the structure; otherwise the reason it does not."""
+    if structure == "think_answer":
+        for tag in _TAG_NAMES:
+            if text.count(tag) != 1:
+                return f"structure: expected one {tag}, found {text.count(tag)}"
+        match = THINK_ANSWER.match(text)
+        if match is None:
+            return "structure: expected <think>...</think><answer>...</answer> and nothing else"
+        if not match.group(2).strip():
+            return "structure: empty <answer>"
+        return None
+    if structure == "answer":
+        answer, reason = extract_final_answer(text)
+        return None if answer is not None else f"structure: no final answer ({reason})"
+    raise ValueError(f"unknown structure {structure!r}; choices: think_answer, answer")
+
+
+def check_geometry(parsed: Parsed, width: int, height: int) -> str | None:
+    """None when every grounded coordinate is finite, inside the image and boxes are ordered."""
+    for kind, coords in (("point", parsed.points), ("box", parsed.boxes)):
+        if coords.size == 0:
+            continue
+        if not all(math.isfinite(v) for v in coords.ravel().tolist()):
+            return f"tags: a {kind} has a non-finite coordinate"
+        xs, ys = coords[:, 0::2], coords[:, 1::2]
+        if (xs < -_EDGE_SLACK_PX).any() or (xs > width + _EDGE_SLACK_PX).any() or (
+            ys < -_EDGE_SLACK_PX).any() or (ys > height + _EDGE_SLACK_PX).any():
+            return f"tags: a {kind} lies outside the {width}x{height} image"
+    boxes = parsed.boxes
+    if boxes.size and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
+        return "tags: a box has x1 <= x0 or y1 <= y0"
+    return None
+
+
+def format_reward(
+    text: Any,
+    row: dict[str, Any],
+    fmt: str,
+    frame: Frame | str,
+    structure: Structure | None = None,
+    min_groundings: int = 1,
+) -> RewardResult:
+    """1.0 when the text has the structure and well-formed grounding tags of `fmt`, else 0.0.
+
+    Structure: "think_answer" (exactly one <think>...</think> then one non-empty
+    <answer>...</answer>, nothing else) or "answer" (a final answer can be read); by default
+    the one of DEFAULT_STRUCTURE. Well-formed: the parser accepts every tag, at least `min_groundings` groundings are present,
+    coordinates are finite and inside the image, boxes have positive extent.
+    """
+    targets = targets_from_row(row)
+    parsed = parse_text(text, fmt, frame_for(frame, targets.width, targets.height))
+    return format_from_parsed(text, parsed, targets, structure or DEFAULT_STRUCTURE[fmt], min_groundings, fmt)
+
+
+def format_from_parsed(
+    text: Any,
+    parsed: Parsed,
+    targets: Targets,
+    structure: Structure = "think_answer",
+    min_groundings: int = 1,
+    fmt: str | None = None,
+) -> RewardResult:
+    """`format_reward` on a text already parsed (`fmt` lets "answer" ignore the markup)."""
+    if not isinstance(text, str):
+        return zero(f"not_text: got {type(text).__name__}")
+    n = len(parsed.groundings)
+    reason = check_structure(_plain_text(text, fmt) if structure == "answer" else text, structure)
+    if reason is None and parsed.reason is not None:
+        reason = f"tags: {parsed.reason}"
+    if reason is None and n < min_groundings:
+        reason = f"tags: {n} groundings, expected at least {min_groundings}"
+    if reason is None:
+        reason = check_geometry(parsed, targets.width, targets.height)
+    if reason is not None:
+        return zero(reason, n_groundings=n)
+    return RewardResult(1.0, None, {"n_groundings": n})
+
+
+def answer_reward(text: Any, row: dict[str, Any], fmt: str | None = None) -> RewardResult:
+    """1.0 when the text's final answer verifies against the row's gold answer (teach's verifier).
+
+    With `fmt`, the grounding markup of that format is stripped first, so the coordinates of a
+    tag in the last sentence are not read as part of the answer.
+    """
+    return answer_from_targets(text, targets_from_row(row), fmt)
+
+
+def answer_from_targets(text: Any, targets: Targets, fmt: str | None = None) -> RewardResult:
+    """`answer_reward` with prepared targets."""
+    if not isinstance(text, str):
+        return zero(f"not_text: got {type(text).__name__}")
+    try:
+        predicted, reason = extract_final_answer(_plain_text(text, fmt))
+        if predicted is None:
+            return zero(f"no_answer: {reason}")
+        correct = verify(targets.task, predicted, targets.answer, targets.choices)
+    except Exception as exc:  # a verifier bug must not stop an RL step
+        return zero(f"verifier_error: {exc!r}")
+    details = {"predicted": predicted, "gold": targets.answer}
+    return RewardResult(1.0, None, details) if correct else zero("wrong_answer", **details)
+
+
+def _plain_text(text: str, fmt: str | None) -> str:
+    """The text without grounding markup of `fmt` (unchanged without a format)."""
+    if fmt is None:
+        return text
+    try:
+        return strip_groundings(text, fmt)
+    except Exception:  # a stripping bug must not stop an RL step; read the text as it is
+        return text
