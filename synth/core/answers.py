@@ -304,3 +304,23 @@ def verify(task: str, predicted: str | None, gold: str, choices: Sequence[str] =
         if want_relation is not None:
             return normalize_relation(predicted) == want_relation
     return _plain(predicted) == _plain(gold) != ""
+
+
+def readable(task: str, predicted: str | None, gold: str, choices: Sequence[str] = ()) -> bool:
+    """Whether `predicted` reads as an answer of the gold's kind (a count, an option, yes/no, a relation).
+
+    `verify` is False both for a wrong answer and for one it cannot read; this tells them apart, so
+    "I am not sure" is unparseable rather than wrong.
+    """
+    if predicted is None:
+        return False
+    if choices:
+        return choice_index(predicted, choices) is not None
+    if task == "counting":
+        return normalize_count(predicted) is not None
+    if _plain(gold) in YES_WORDS | NO_WORDS and normalize_yes_no(gold) is not None:
+        return normalize_yes_no(predicted) is not None
+    if task == "spatial" and normalize_relation(gold) is not None:
+        return normalize_relation(predicted) is not None
+    return bool(_plain(predicted))
+

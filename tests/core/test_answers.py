@@ -11,6 +11,7 @@ from synth.core.answers import (
     normalize_count,
     normalize_relation,
     normalize_yes_no,
+    readable,
     strip_think,
     verify,
 )
@@ -149,3 +150,17 @@ def test_strip_think_removes_blocks_and_template_opened_thinking():
 def test_extract_never_raises_on_garbage(text):
     answer, reason = extract_final_answer(text)
     assert (answer is None) != (reason is None)
+
+
+@pytest.mark.parametrize(
+    "task,predicted,gold,choices,expected",
+    [("counting", "I am not sure what the image shows", "3", (), False),
+     ("counting", "5", "3", (), True),
+     ("counting", "3 coins in 2 rows", "3", (), False),
+     ("spatial", "maybe", "yes", (), False), ("spatial", "no", "yes", (), True),
+     ("spatial", "somewhere", "left", (), False), ("spatial", "above", "left", (), True),
+     ("multiple_choice", "E", "A", CHOICES, False), ("multiple_choice", "C", "A", CHOICES, True),
+     ("counting", None, "3", (), False)],
+)
+def test_readable_tells_unparseable_from_wrong(task, predicted, gold, choices, expected):
+    assert readable(task, predicted, gold, choices) is expected
