@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from synth.errors import SynthError
+
 SCHEMA_VERSION = 1
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 METADATA_VERSION_KEY = b"synth.schema_version"
@@ -35,7 +37,7 @@ _SCALARS = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(SynthError, ValueError):
     """A file is not a synth shard, or is one of another schema version."""
 
 

@@ -33,9 +33,10 @@ import pyarrow.parquet as pq
 from synth import __version__
 from synth.core.rows import record_to_rows, rows_to_table
 from synth.core.schema import SCHEMA_VERSION, Kind, SchemaError, arrow_schema, check_file_schema
+from synth.errors import SynthError
 
 __all__ = [
-    "MANIFEST_NAME", "Output", "ShardWriter", "load_manifest", "load_output", "read_table",
+    "MANIFEST_NAME", "Output", "OutputError", "ShardWriter", "load_manifest", "load_output", "read_table",
     "record_to_rows", "write_manifest",
 ]
 
@@ -47,6 +48,11 @@ SHARD_NAME = re.compile(r"^(rows|rejects)-a(\d{3,})-c(\d{5,})\.parquet$")
 #: shard's footer is a few hundred kB, and a crafted one of gigabytes would exhaust memory.
 MAX_FOOTER_BYTES = 64 * 2**20
 _MANIFEST_KEYS = ("schema_version", "config_sha256", "items_in", "rows", "rejects", "shards")
+
+
+class OutputError(SynthError, ValueError):
+    """An output folder cannot be used as it is (another config's run, a committed shard missing,
+    a damaged manifest); the message says which and what to do."""
 
 
 class ShardWriter:
@@ -163,7 +169,7 @@ class ShardWriter:
             log.info("overwrite: removed the earlier run in %s", self.out_dir)
             return None
         if manifest["config_sha256"] != config_sha256:
-            raise ValueError(
+            raise OutputError(
                 f"{self.out_dir}: holds a run of another config (manifest.json has config_sha256 "
                 f"{manifest['config_sha256'][:12] or '(none)'}, this run has {config_sha256[:12] or '(none)'}); "
                 f"resuming needs the same config. Use another output folder, or overwrite to replace it"
@@ -184,10 +190,10 @@ class ShardWriter:
         for entry in self._manifest["shards"]:
             path = self.out_dir / entry["path"]
             if not path.is_file():
-                raise ValueError(f"{self.out_dir}: {MANIFEST_NAME} lists {entry['path']}, which is missing; "
+                raise OutputError(f"{self.out_dir}: {MANIFEST_NAME} lists {entry['path']}, which is missing; "
                                  f"restore it, or overwrite to start the run afresh")
             if "bytes" in entry and path.stat().st_size != entry["bytes"]:
-                raise ValueError(f"{self.out_dir}: {entry['path']} has {path.stat().st_size} bytes, "
+                raise OutputError(f"{self.out_dir}: {entry['path']} has {path.stat().st_size} bytes, "
                                  f"{MANIFEST_NAME} says {entry['bytes']}; the file changed after it was committed")
 
     def _check_commit(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]], ids: list[str]) -> None:
@@ -243,7 +249,7 @@ def load_manifest(out_dir: Path | str) -> dict[str, Any]:
     Raises:
         FileNotFoundError: the folder has no manifest.json.
         SchemaError: the manifest is of another schema version.
-        ValueError: it is not JSON or lacks a key.
+        OutputError: it is not JSON or lacks a key.
     """
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
@@ -251,11 +257,11 @@ def load_manifest(out_dir: Path | str) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raise OutputError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
+        raise OutputError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
     if missing := [k for k in _MANIFEST_KEYS if k not in manifest]:
-        raise ValueError(f"{path}: missing key(s) {missing}")
+        raise OutputError(f"{path}: missing key(s) {missing}")
     if manifest["schema_version"] != SCHEMA_VERSION:
         raise SchemaError(
             f"{path}: synth schema version {manifest['schema_version']}, this synth reads version {SCHEMA_VERSION}"
@@ -396,7 +402,7 @@ def _load_folder(folder: Path) -> Output:
     for entry in manifest["shards"]:
         shard = (folder / str(entry.get("path", ""))).resolve()
         if root not in shard.parents:
-            raise ValueError(f"{folder / MANIFEST_NAME}: shard path {entry.get('path')!r} lies outside the folder")
+            raise OutputError(f"{folder / MANIFEST_NAME}: shard path {entry.get('path')!r} lies outside the folder")
         kind, table = read_table(shard)
         if kind != entry.get("kind"):
             raise SchemaError(f"{shard.name}: a {kind} shard, but {MANIFEST_NAME} lists it as {entry.get('kind')!r}")

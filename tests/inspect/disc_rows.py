@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +96,18 @@ def read_rejected_record(item_id: str) -> ItemRecord:
     return ItemRecord(item=item, reject=Reject("read", "image_unreadable", "zero bytes"))
 
 
-def write_disc_output(out: Path, n_items: int = 3, commits: int = 1) -> ShardWriter:
-    """An output folder of `n_items` disc items (one rejected whole), committed in `commits` batches."""
+def write_disc_output(out: Path, n_items: int = 3, commits: int = 1,
+                      mutate: Callable[[list[ItemRecord]], None] | None = None) -> ShardWriter:
+    """An output folder of `n_items` disc items (one rejected whole), committed in `commits` batches.
+
+    Item i has 1 + i % 4 discs and two traces; odd items lose trace 1 at ground. `mutate` may
+    change the records (e.g. break a box) before they are written.
+    """
     writer = ShardWriter.open(out, CONFIG_SHA, config={"name": "discs"})
     records = [disc_record(f"item-{i}", n=1 + i % 4, rejected=(1,) if i % 2 else ()) for i in range(n_items - 1)]
     records.append(read_rejected_record(f"item-{n_items - 1}"))
+    if mutate is not None:
+        mutate(records)
     per = -(-len(records) // commits)
     for c in range(commits):
         batch = records[c * per:(c + 1) * per]
