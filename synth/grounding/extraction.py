@@ -18,7 +18,7 @@ from typing import Any
 
 from synth.core.answers import normalize_count, strip_think
 from synth.core.records import GroundedObject, Item
-from synth.grounding.phrases import find_mentions, same_object
+from synth.grounding.phrases import find_mentions, label_names, same_object
 from synth.grounding.relations import question_objects
 
 #: JSON schema of the extractor's answer (sent as the request's `json_schema`).
@@ -51,12 +51,10 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 def implied_phrases(item: Item) -> list[tuple[str, bool]]:
     """Phrases the item implies, each with whether it is the counted object.
 
-    A counting item's label is one name; another item's label may list several ("cup and laptop").
+    A counting item's label is one name; another item's label may list several ("cup|laptop").
     """
     counting = item.task == "counting"
-    names: list[str] = []
-    if item.label:
-        names += [item.label] if counting else [n for n in re.split(r"\s*(?:,|\band\b)\s*", item.label) if n]
+    names = label_names(item.label, item.task)
     match = _HOW_MANY.search(item.question)
     if match:
         names.append(match["what"].strip())

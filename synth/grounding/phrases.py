@@ -91,3 +91,13 @@ def same_object(a: str, b: str) -> bool:
         return True
     short, long = sorted((na, nb), key=len)
     return long.endswith(" " + short)
+
+
+def label_names(label: str | None, task: str) -> list[str]:
+    """The object names an item's label gives: a counting label is one name; another task's label
+    may list several, in annotation order ("cup|laptop", "cup; laptop", "cup and laptop")."""
+    if not label or not label.strip():
+        return []
+    if task == "counting":
+        return [label.strip()]
+    return [n for n in re.split(r"\s*(?:[|;,]|\band\b)\s*", label.strip()) if n]

@@ -30,7 +30,7 @@ from synth.config.base import Strict
 from synth.core.formats import Frame, parse_groundings
 from synth.core.geometry import mask_to_point, mask_to_xyxy, rle_to_mask
 from synth.core.records import Candidate, GroundedObject, ItemRecord
-from synth.grounding.phrases import same_object
+from synth.grounding.phrases import label_names, same_object
 from synth.grounding.prompts import fill_template
 from synth.grounding.relations import question_objects
 
@@ -60,23 +60,21 @@ class ProposalContext:
     def annotation_indices(self) -> list[int]:
         """Which of the item's annotations are instances of this object.
 
-        All of them when the object is the counted one: its phrase names `Item.label`, or it is
-        the trace's only object and no other names the label. Otherwise, when the question names
-        as many objects as there are annotations (a spatial item annotated in question order),
-        the annotation at this object's position in the question. Else none.
+        All of them when the object is the counted one: its phrase names a counting item's
+        `label`, or it is the trace's only object. Otherwise, when the label (or else the
+        question) names as many objects as there are annotations, in annotation order (a spatial
+        item: "cup|laptop" with two boxes), the one at this object's position. Else none.
         """
         item = self.record.item
         n = max(len(item.masks), len(item.boxes), len(item.points))
-        label = item.label
-        if label and same_object(self.obj.phrase, label):
+        names = label_names(item.label, item.task)
+        counted = item.task == "counting" and names and same_object(self.obj.phrase, names[0])
+        if counted or len(self.candidate.objects) == 1 and (item.task == "counting" or n == 1):
             return list(range(n))
-        others = [o for o in self.candidate.objects if o is not self.obj]
-        if not others and not (label and item.task != "counting"):
-            return list(range(n))
-        named = question_objects(item.question)
-        hits = [i for i, phrase in enumerate(named) if same_object(self.obj.phrase, phrase)]
-        if len(named) == n and len(hits) == 1:
-            return hits
+        for named in (names, question_objects(item.question)):
+            hits = [i for i, phrase in enumerate(named) if same_object(self.obj.phrase, phrase)]
+            if len(named) == n and len(hits) == 1:
+                return hits
         return []
 
 
