@@ -168,6 +168,9 @@ class ShardWriter:
             _unlink(self.out_dir / MANIFEST_NAME)
             log.info("overwrite: removed the earlier run in %s", self.out_dir)
             return None
+        if manifest["config_sha256"] != config_sha256 and not manifest["shards"]:
+            log.info("%s: replacing the manifest of a run of another config that committed nothing", self.out_dir)
+            return None
         if manifest["config_sha256"] != config_sha256:
             raise OutputError(
                 f"{self.out_dir}: holds a run of another config (manifest.json has config_sha256 "
@@ -272,7 +275,7 @@ def load_manifest(out_dir: Path | str) -> dict[str, Any]:
 
 
 def write_manifest(out_dir: Path | str, manifest: dict[str, Any]) -> None:
-    """Write manifest.json atomically: to a temporary file, fsync, rename over the old one."""
+    """Write manifest.json atomically (temporary file, fsync, rename); sets `manifest["updated_at"]`."""
     out = Path(out_dir)
     manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -355,7 +358,7 @@ def read_table(path: Path | str, max_footer_bytes: int = MAX_FOOTER_BYTES) -> tu
     except SchemaError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
-        raise SchemaError(f"{name}: unreadable Parquet file ({exc})") from exc
+        raise SchemaError(f"{name}: unreadable Parquet file ({str(exc).strip()})") from exc
     return kind, table
 
 

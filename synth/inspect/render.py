@@ -84,7 +84,7 @@ def _picture(row: dict[str, Any], size: int) -> tuple[Image.Image, float]:
     overlay = np.zeros((base.height, base.width, 4), dtype=np.uint8)
     for j, obj in enumerate(row["objects"]):
         colour = PALETTE[j % len(PALETTE)]
-        for inst in obj["instances"]:
+        for inst in obj["instances"] or []:
             mask = _mask(inst["mask"], base.height, base.width)
             if mask is not None:
                 overlay[mask] = (*colour, MASK_ALPHA)
@@ -107,7 +107,7 @@ def _draw_geometry(draw: ImageDraw.ImageDraw, row: dict[str, Any], scale: float,
                    font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> None:
     for j, obj in enumerate(row["objects"]):
         colour = PALETTE[j % len(PALETTE)]
-        for k, inst in enumerate(obj["instances"]):
+        for k, inst in enumerate(obj["instances"] or []):
             box, point = inst["box"], inst["point"]
             if box is not None:
                 x0, y0, x1, y1 = (v * scale for v in box)

@@ -45,7 +45,7 @@ def summarize(output: Output) -> dict[str, Any]:
         "rejects_by_reason": _counts(f"{s}/{r}" for s, r in zip(_column(rejects, "stage"), _column(rejects, "reason"))),
         "tasks": _counts(_column(rows, "task")),
         "objects_per_row": _distribution([len(objs) for objs in objects]),
-        "instances_per_row": _distribution([sum(len(o["instances"]) for o in objs) for objs in objects]),
+        "instances_per_row": _distribution([sum(len(o["instances"] or []) for o in objs) for objs in objects]),
         "instance_area_fraction": _area_histogram(objects, _column(rows, "image_width"), _column(rows, "image_height")),
         "grounded_formats": _counts(_column(rows, "grounded_format")),
         "teacher_models": _counts(t["model"] for t in teacher),
@@ -85,7 +85,7 @@ def _area_histogram(objects: list[list[dict]], widths: list[int], heights: list[
     for objs, w, h in zip(objects, widths, heights):
         pixels = max(int(w) * int(h), 1)
         for obj in objs:
-            for inst in obj["instances"]:
+            for inst in obj["instances"] or []:
                 try:
                     fractions.append(rle_area(inst["mask"]) / pixels)
                 except (ValueError, TypeError, KeyError):  # a broken mask: --validate names it

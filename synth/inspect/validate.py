@@ -64,16 +64,20 @@ def validate_output(output: Output) -> list[Problem]:
 def row_problems(row: dict[str, Any]) -> list[str]:
     """What is wrong with one row (dict as read from a shard); empty when it keeps the contract."""
     problems = []
-    expected_id = row_id(row["item_id"], row["provenance"]["config_sha256"], row["teacher"]["sample_index"])
-    if row["id"] != expected_id:
-        problems.append(f"id is not sha256(item_id, config_sha256, sample_index) = {expected_id[:12]}…")
+    sample_index = row["teacher"]["sample_index"]
+    if sample_index is None:
+        problems.append("teacher.sample_index is null")
+    else:
+        expected_id = row_id(row["item_id"], row["provenance"]["config_sha256"] or "", sample_index)
+        if row["id"] != expected_id:
+            problems.append(f"id is not sha256(item_id, config_sha256, sample_index) = {expected_id[:12]}…")
     problems += _image_problems(row)
     width, height = row["image_width"], row["image_height"]
     trace = row["trace"]
     for j, obj in enumerate(row["objects"]):
         label = f"objects[{j}] {obj['phrase']!r}"
         problems += [f"{label}: {p}" for p in _span_problems(obj, trace)]
-        for k, inst in enumerate(obj["instances"]):
+        for k, inst in enumerate(obj["instances"] or []):
             problems += [f"{label} instance {k}: {p}" for p in _instance_problems(inst, width, height)]
     return problems
 
@@ -100,6 +104,8 @@ def _image_problems(row: dict[str, Any]) -> list[str]:
 def _span_problems(obj: dict[str, Any], trace: str) -> list[str]:
     if not obj["spans"]:
         return ["has no span in the trace"]
+    if not obj["phrase"]:
+        return ["phrase is empty"]
     problems = []
     phrase = obj["phrase"].lower()
     for span in obj["spans"]:
@@ -113,6 +119,8 @@ def _span_problems(obj: dict[str, Any], trace: str) -> list[str]:
 
 def _instance_problems(inst: dict[str, Any], width: int, height: int) -> list[str]:
     mask_rle, box, point = inst["mask"], inst["box"], inst["point"]
+    if mask_rle is None or mask_rle["size"] is None or mask_rle["counts"] is None:
+        return ["mask is missing"]
     problems = []
     if list(mask_rle["size"]) != [height, width]:
         problems.append(f"mask size {list(mask_rle['size'])} is not [image_height, image_width] = [{height}, {width}]")

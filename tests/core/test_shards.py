@@ -132,6 +132,12 @@ def test_resume_refuses_another_config_unless_overwrite(tmp_path):
     assert load_manifest(tmp_path)["config_sha256"] == "d" * 64
 
 
+def test_an_empty_run_of_another_config_is_simply_replaced(tmp_path):
+    ShardWriter.open(tmp_path, "d" * 64)  # opened, then died before committing anything
+    writer = ShardWriter.open(tmp_path, CONFIG_SHA)
+    assert load_manifest(tmp_path)["config_sha256"] == CONFIG_SHA and writer.done_item_ids == set()
+
+
 def test_commit_refuses_items_that_would_vanish_or_repeat(tmp_path):
     writer = ShardWriter.open(tmp_path, CONFIG_SHA)
     rows, rejects, _ = _rows_of(disc_record("a"))
@@ -182,6 +188,15 @@ def test_damaged_footer_length_is_refused_fast(shard):
     data[-8:-4] = (2**31 - 1).to_bytes(4, "little")
     shard.write_bytes(bytes(data))
     with pytest.raises(SchemaError, match=f"{shard.name}: truncated or damaged"):
+        read_table(shard)
+
+
+def test_damaged_bytes_inside_a_shard_are_named(shard):
+    data = bytearray(shard.read_bytes())
+    for i in range(200, len(data) - 4000, 97):  # scribble over pages and page headers
+        data[i] ^= 0x5A
+    shard.write_bytes(bytes(data))
+    with pytest.raises(SchemaError, match=f"{shard.name}: unreadable Parquet file"):
         read_table(shard)
 
 
