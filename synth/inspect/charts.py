@@ -12,7 +12,7 @@ TEXT_COLOUR = "#222"
 def bar_chart(title: str, counts: dict[str, int], width: int = 420, height: int = 220) -> str:
     """Vertical bars, one per label in the given order, each with its count above it."""
     labels, values = list(counts), list(counts.values())
-    top, bottom, left, right = 28, 42, 8, 8
+    top, bottom, left, right = 38, 42, 8, 8
     plot_h = height - top - bottom
     peak = max(values, default=0) or 1
     slot = (width - left - right) / max(len(labels), 1)
