@@ -32,7 +32,7 @@ from synth.rewards.spatial import (
 from synth.rewards.structure import (
     DEFAULT_STRUCTURE,
     Structure,
-    answer_from_targets,
+    answer_from_final,
     answer_reward,
     format_from_parsed,
     format_reward,
@@ -57,8 +57,8 @@ def score_all(
     parsed = parse_text(text, fmt, frame_for(frame, targets.width, targets.height))
     point = point_from_parsed(parsed, targets)
     return {
-        "format": format_from_parsed(text, parsed, targets, structure or DEFAULT_STRUCTURE[fmt], 1, fmt).score,
-        "answer": answer_from_targets(text, targets, fmt).score,
+        "format": format_from_parsed(text, parsed, targets, structure or DEFAULT_STRUCTURE[fmt]).score,
+        "answer": answer_from_final(parsed.final_answer(), targets).score if isinstance(text, str) else 0.0,
         "point": point.score,
         "point_precision": float(point.details.get("precision", 0.0)),
         "point_recall": float(point.details.get("recall", 0.0)),

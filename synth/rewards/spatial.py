@@ -12,12 +12,12 @@ from synth.core.answers import normalize_count
 from synth.core.formats import Frame
 from synth.rewards.matching import (
     DUPLICATE_IOU,
-    best_match_recall_precision,
-    has_duplicates,
+    SMALL,
+    BoxMatch,
     hungarian_hits,
-    hungarian_mean_iou,
-    iou_matrix,
+    match_boxes,
     point_hits,
+    point_hits_small,
 )
 from synth.rewards.parsed import Parsed, frame_for, parse_text
 from synth.rewards.result import RewardResult, zero
@@ -47,7 +47,10 @@ def point_from_parsed(parsed: Parsed, targets: Targets) -> RewardResult:
         return zero("no_points", n_pred=0, n_true=n_true)
     if n_true == 0:
         return zero("no_true_instances", n_pred=n_pred, n_true=0)
-    hits = point_hits(parsed.points, targets.boundaries, targets.mask_sizes, targets.boxes)
+    if n_pred * n_true <= SMALL:
+        hits = point_hits_small(parsed.points.tolist(), targets.boundary_lists, targets.mask_sizes, targets.box_list)
+    else:
+        hits = point_hits(parsed.points, targets.boundaries, targets.mask_sizes, targets.boxes)
     matched = hungarian_hits(hits)
     precision, recall = matched / n_pred, matched / n_true
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
@@ -74,12 +77,12 @@ def box_from_parsed(parsed: Parsed, targets: Targets, duplicate_iou: float = DUP
     checked = _box_inputs(parsed, targets)
     if isinstance(checked, RewardResult):
         return checked
-    if has_duplicates(parsed.boxes, duplicate_iou):
-        return zero("duplicate_boxes", n_pred=parsed.boxes.shape[0], n_true=targets.n_instances)
-    iou = iou_matrix(parsed.boxes, targets.boxes)
-    recall, precision = best_match_recall_precision(iou)
-    details = {"recall": recall, "precision": precision, "n_pred": iou.shape[0], "n_true": iou.shape[1]}
-    return RewardResult(0.5 * (recall + precision), None, details)
+    match = _match(parsed, targets, duplicate_iou)
+    details = {"recall": match.recall, "precision": match.precision, "n_pred": len(parsed.boxes),
+               "n_true": targets.n_instances}
+    if match.duplicates:
+        return zero("duplicate_boxes", **details)
+    return RewardResult(0.5 * (match.recall + match.precision), None, details)
 
 
 def box_hungarian_reward(text: Any, row: dict[str, Any], fmt: str, frame: Frame | str) -> RewardResult:
@@ -96,9 +99,19 @@ def box_hungarian_from_parsed(parsed: Parsed, targets: Targets) -> RewardResult:
     checked = _box_inputs(parsed, targets)
     if isinstance(checked, RewardResult):
         return checked
-    iou = iou_matrix(parsed.boxes, targets.boxes)
-    score, matched = hungarian_mean_iou(iou)
-    return RewardResult(score, None, {"matched": matched, "n_pred": iou.shape[0], "n_true": iou.shape[1]})
+    match = _match(parsed, targets, DUPLICATE_IOU)
+    details = {"matched": match.matched, "n_pred": len(parsed.boxes), "n_true": targets.n_instances}
+    return RewardResult(match.hungarian, None, details)
+
+
+def _match(parsed: Parsed, targets: Targets, duplicate_iou: float) -> BoxMatch:
+    # box_reward and box_hungarian_reward share one IoU table per (text, row); the row is checked
+    # by identity since one text may be scored against several rows.
+    cached = parsed.cache.get(("boxes", duplicate_iou))
+    if cached is None or cached[0] is not targets:
+        cached = (targets, match_boxes(parsed.boxes, targets.boxes, duplicate_iou))
+        parsed.cache[("boxes", duplicate_iou)] = cached
+    return cached[1]
 
 
 def _box_inputs(parsed: Parsed, targets: Targets) -> RewardResult | None:

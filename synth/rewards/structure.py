@@ -7,8 +7,8 @@ import re
 from typing import Any, Literal
 
 from synth.core.answers import extract_final_answer, verify
-from synth.core.formats import FORMATS, Frame, strip_groundings
-from synth.rewards.parsed import Parsed, frame_for, parse_text
+from synth.core.formats import FORMATS, Frame
+from synth.rewards.parsed import Parsed, strip_markup, frame_for, parse_text
 from synth.rewards.result import RewardResult, zero
 from synth.rewards.targets import Targets, targets_from_row
 
@@ -27,8 +27,11 @@ _TAG_NAMES = ("<think>", "</think>", "<answer>", "</answer>")
 _EDGE_SLACK_PX = 1.0
 
 
-def check_structure(text: str, structure: Structure) -> str | None:
-    """None when `text` has the structure; otherwise the reason it does not."""
+def check_structure(text: str, structure: Structure, final: tuple[str | None, str | None] | None = None) -> str | None:
+    """None when `text` has the structure; otherwise the reason it does not.
+
+    `final` is `extract_final_answer(text)` when the caller has it already.
+    """
     if structure == "think_answer":
         for tag in _TAG_NAMES:
             if text.count(tag) != 1:
@@ -40,25 +43,22 @@ def check_structure(text: str, structure: Structure) -> str | None:
             return "structure: empty <answer>"
         return None
     if structure == "answer":
-        answer, reason = extract_final_answer(text)
+        answer, reason = final or extract_final_answer(text)
         return None if answer is not None else f"structure: no final answer ({reason})"
     raise ValueError(f"unknown structure {structure!r}; choices: think_answer, answer")
 
 
 def check_geometry(parsed: Parsed, width: int, height: int) -> str | None:
     """None when every grounded coordinate is finite, inside the image and boxes are ordered."""
-    for kind, coords in (("point", parsed.points), ("box", parsed.boxes)):
-        if coords.size == 0:
-            continue
-        if not all(math.isfinite(v) for v in coords.ravel().tolist()):
-            return f"tags: a {kind} has a non-finite coordinate"
-        xs, ys = coords[:, 0::2], coords[:, 1::2]
-        if (xs < -_EDGE_SLACK_PX).any() or (xs > width + _EDGE_SLACK_PX).any() or (
-            ys < -_EDGE_SLACK_PX).any() or (ys > height + _EDGE_SLACK_PX).any():
-            return f"tags: a {kind} lies outside the {width}x{height} image"
-    boxes = parsed.boxes
-    if boxes.size and ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
-        return "tags: a box has x1 <= x0 or y1 <= y0"
+    x_lo, y_lo, x_hi, y_hi = -_EDGE_SLACK_PX, -_EDGE_SLACK_PX, width + _EDGE_SLACK_PX, height + _EDGE_SLACK_PX
+    for g in parsed.groundings:
+        for c in g.coords:
+            if not all(map(math.isfinite, c)):
+                return f"tags: a {g.kind} has a non-finite coordinate"
+            if not all(x_lo <= x <= x_hi for x in c[0::2]) or not all(y_lo <= y <= y_hi for y in c[1::2]):
+                return f"tags: a {g.kind} lies outside the {width}x{height} image"
+            if len(c) == 4 and (c[2] <= c[0] or c[3] <= c[1]):
+                return "tags: a box has x1 <= x0 or y1 <= y0"
     return None
 
 
@@ -79,22 +79,20 @@ def format_reward(
     """
     targets = targets_from_row(row)
     parsed = parse_text(text, fmt, frame_for(frame, targets.width, targets.height))
-    return format_from_parsed(text, parsed, targets, structure or DEFAULT_STRUCTURE[fmt], min_groundings, fmt)
+    return format_from_parsed(text, parsed, targets, structure or DEFAULT_STRUCTURE[fmt], min_groundings)
 
 
 def format_from_parsed(
-    text: Any,
-    parsed: Parsed,
-    targets: Targets,
-    structure: Structure = "think_answer",
-    min_groundings: int = 1,
-    fmt: str | None = None,
+    text: Any, parsed: Parsed, targets: Targets, structure: Structure = "think_answer", min_groundings: int = 1
 ) -> RewardResult:
-    """`format_reward` on a text already parsed (`fmt` lets "answer" ignore the markup)."""
+    """`format_reward` on a text already parsed."""
     if not isinstance(text, str):
         return zero(f"not_text: got {type(text).__name__}")
     n = len(parsed.groundings)
-    reason = check_structure(_plain_text(text, fmt) if structure == "answer" else text, structure)
+    if structure == "answer":
+        reason = check_structure(parsed.plain_text(), structure, parsed.final_answer())
+    else:
+        reason = check_structure(text, structure)
     if reason is None and parsed.reason is not None:
         reason = f"tags: {parsed.reason}"
     if reason is None and n < min_groundings:
@@ -112,15 +110,16 @@ def answer_reward(text: Any, row: dict[str, Any], fmt: str | None = None) -> Rew
     With `fmt`, the grounding markup of that format is stripped first, so the coordinates of a
     tag in the last sentence are not read as part of the answer.
     """
-    return answer_from_targets(text, targets_from_row(row), fmt)
-
-
-def answer_from_targets(text: Any, targets: Targets, fmt: str | None = None) -> RewardResult:
-    """`answer_reward` with prepared targets."""
     if not isinstance(text, str):
         return zero(f"not_text: got {type(text).__name__}")
+    plain = strip_markup(text, fmt) if fmt is not None else text
+    return answer_from_final(extract_final_answer(plain), targets_from_row(row))
+
+
+def answer_from_final(final: tuple[str | None, str | None], targets: Targets) -> RewardResult:
+    """`answer_reward` from `extract_final_answer`'s result, with prepared targets."""
+    predicted, reason = final
     try:
-        predicted, reason = extract_final_answer(_plain_text(text, fmt))
         if predicted is None:
             return zero(f"no_answer: {reason}")
         correct = verify(targets.task, predicted, targets.answer, targets.choices)
@@ -129,12 +128,3 @@ def answer_from_targets(text: Any, targets: Targets, fmt: str | None = None) -> 
     details = {"predicted": predicted, "gold": targets.answer}
     return RewardResult(1.0, None, details) if correct else zero("wrong_answer", **details)
 
-
-def _plain_text(text: str, fmt: str | None) -> str:
-    """The text without grounding markup of `fmt` (unchanged without a format)."""
-    if fmt is None:
-        return text
-    try:
-        return strip_groundings(text, fmt)
-    except Exception:  # a stripping bug must not stop an RL step; read the text as it is
-        return text

@@ -38,6 +38,7 @@ class Targets:
         points: (N, 2) float64, (x, y) absolute pixels.
         boundaries: N arrays of cumulative RLE run ends (see `synth.rewards.rle`); None for an
             instance whose mask is missing, which then counts as its box.
+        boundary_lists: the same as Python lists, for the plain-Python path of small tables.
         mask_sizes: N (h, w) pairs of the masks.
         instance_object: (N,) int, index of the object each instance belongs to.
         phrases: normalized phrase of each object.
@@ -50,6 +51,7 @@ class Targets:
     boxes: np.ndarray
     points: np.ndarray
     boundaries: list[np.ndarray | None]
+    boundary_lists: list[list[int] | None]
     mask_sizes: list[tuple[int, int]]
     instance_object: np.ndarray
     phrases: list[str]
@@ -62,6 +64,13 @@ class Targets:
     @property
     def n_instances(self) -> int:
         return int(self.boxes.shape[0])
+
+    @property
+    def box_list(self) -> list[list[float]]:
+        """`boxes` as Python lists (computed once)."""
+        if "box_list" not in self.extra:
+            self.extra["box_list"] = self.boxes.tolist()
+        return self.extra["box_list"]
 
 
 def targets_from_row(row: dict[str, Any]) -> Targets:
@@ -125,6 +134,7 @@ def _build(row: dict[str, Any]) -> Targets:
         boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
         points=np.asarray(points, dtype=np.float64).reshape(-1, 2),
         boundaries=bounds,
+        boundary_lists=[None if b is None else b.tolist() for b in bounds],
         mask_sizes=sizes,
         instance_object=np.asarray(owner, dtype=np.int64),
         phrases=phrases,

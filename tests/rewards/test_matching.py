@@ -6,6 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synth.rewards.matching import (
+    SMALL,
+    match_boxes,
+    point_hits,
+    point_hits_small,
     best_match_recall_precision,
     has_duplicates,
     hungarian_hits,
@@ -103,3 +107,36 @@ def test_hungarian_hits_use_each_point_and_instance_once():
     assert hungarian_hits(hits) == 2
     assert hungarian_hits(np.array([[True, True], [True, True], [True, True]])) == 2
     assert hungarian_hits(np.zeros((3, 2), bool)) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(boxes, min_size=1, max_size=4).map(lambda ls: [b for b in ls for b in b]), boxes)
+def test_numpy_and_plain_python_paths_agree(pred, gt):
+    if not pred or not gt:
+        return
+    p, g = np.array(pred, float), np.array(gt, float)
+    small = match_boxes(p, g)
+    many = match_boxes(np.concatenate([p] * 12), g)  # over SMALL cells: the numpy path
+    assert small.duplicates == has_duplicates(p)
+    assert 12 * len(p) * (12 * len(p) + len(g)) > SMALL
+    assert many.recall == pytest.approx(small.recall)
+    assert many.precision == pytest.approx(small.precision)
+    assert many.duplicates  # twelve copies are duplicates of each other
+
+
+def test_point_hit_tables_agree_between_paths():
+    from synth.core.geometry import mask_to_rle
+    from synth.rewards.rle import rle_boundaries
+    from tests.rewards.factory import disc_mask
+
+    masks = [disc_mask(48, 64, 12, 12, 5), disc_mask(48, 64, 40, 14, 5)]
+    rles = [mask_to_rle(m) for m in masks]
+    bounds = [rle_boundaries(r) for r in rles] + [None]
+    sizes = [(48, 64)] * 3
+    boxes = np.array([[7, 7, 17, 17], [35, 9, 45, 19], [0, 40, 10, 48]], float)
+    points = np.random.default_rng(1).uniform(-5, 70, (50, 2))
+    big = point_hits(points, bounds, sizes, boxes)
+    small = point_hits_small(points.tolist(), [None if b is None else b.tolist() for b in bounds], sizes,
+                             boxes.tolist())
+    assert big.tolist() == small
+    assert big.any()

@@ -214,3 +214,14 @@ def test_model_text_never_raises(parts, fmt, frame):
     scores = score_all("".join(parts), three_discs_row(), fmt, frame)
     assert set(scores) == set(SCORE_KEYS)
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_one_text_scored_against_two_rows_uses_each_rows_targets():
+    near = two_boxes_row(row_id="near")
+    far = two_boxes_row(row_id="far")
+    far["objects"][0]["instances"][0]["box"] = [50.0, 50.0, 60.0, 60.0]
+    far["objects"][1]["instances"][0]["box"] = [70.0, 50.0, 80.0, 60.0]
+    text = "<think>The cup <box>[0,0,10,10]</box> and the plate <box>[20,0,30,10]</box>.</think><answer>left</answer>"
+    assert box_reward(text, near, "ivgr", "pixel").score == 1.0
+    assert box_reward(text, far, "ivgr", "pixel").score == 0.0
+    assert box_hungarian_reward(text, near, "ivgr", "pixel").score == 1.0
