@@ -1,0 +1,202 @@
+"""The vllm_server teacher against a real vLLM OpenAI-compatible server on the CPU.
+
+The server runs from `.venv-vllm` (made by `bash scripts/setup_vllm.sh`) and serves a tiny random
+Qwen2 that the test builds (tests/fixtures/tiny_models.py), so its text is noise: these tests check
+transport, concurrency, samples, timeouts, failure handling and process ownership, not quality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from synth.adapters.base import TeacherRequest
+from synth.adapters.vllm_process import OwnedVllmServer
+from synth.adapters.vllm_server import ClientSettings, TeacherServerGone, VllmServerTeacher
+from synth.core.records import Item, ItemRecord
+from synth.stages.base import RunContext
+from synth.stages.teach import TeachConfig, TeachStage
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
+ENGINE_ARGS = ["--max-model-len", "512", "--dtype", "bfloat16", "--enforce-eager"]
+SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+
+if not VLLM_PYTHON.exists():
+    pytest.skip(f"{VLLM_PYTHON} is absent; create it with `bash scripts/setup_vllm.sh`", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("tiny-qwen2")
+    subprocess.run([str(VLLM_PYTHON), str(REPO / "tests" / "fixtures" / "tiny_models.py"), str(out)],
+                   check=True, capture_output=True, timeout=300)
+    return str(out)
+
+
+def start_server(model: str, log: Path) -> OwnedVllmServer:
+    server = OwnedVllmServer(str(VLLM_PYTHON), model, ENGINE_ARGS, env=SERVER_ENV, log_path=log)
+    server.start(health_timeout_s=300)
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    owned = start_server(tiny_model, tmp_path_factory.mktemp("logs") / "vllm_server.log")
+    yield owned
+    owned.stop()
+
+
+@pytest.fixture
+def teacher(server):
+    client = VllmServerTeacher(ClientSettings(base_url=server.base_url, retries=1, backoff_s=0.1))
+    client.setup()
+    yield client
+    client.close()
+
+
+def requests(count, n=1, max_tokens=16):
+    return [TeacherRequest(request_id=f"r{i}", system="You count objects.", user=f"How many coins? ({i})",
+                           n=n, sampling={"temperature": 1.0, "max_tokens": max_tokens, "seed": 1000 * i})
+            for i in range(count)]
+
+
+def group_alive(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def wait_group_gone(pgid: int, timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not group_alive(pgid)
+
+
+def test_n_samples_with_token_counts(teacher, tiny_model):
+    out = teacher.generate(requests(3, n=4, max_tokens=16))
+    assert teacher.model_name == tiny_model
+    for response in out:
+        assert response.error is None and len(response.completions) == 4 and response.prompt_tokens > 0
+        assert all(0 < c.completion_tokens <= 16 and c.finish_reason in ("stop", "length")
+                   for c in response.completions)
+        assert len({c.text for c in response.completions}) > 1  # four different samples
+
+
+def test_concurrency_keeps_the_engine_busy(server):
+    rates = {}
+    for concurrency in (1, 16):
+        client = VllmServerTeacher(ClientSettings(base_url=server.base_url, concurrency=concurrency))
+        client.setup()
+        started = time.perf_counter()
+        out = client.generate(requests(48, max_tokens=32))
+        rates[concurrency] = 48 / (time.perf_counter() - started)
+        client.close()
+        assert all(r.error is None for r in out)
+    assert rates[16] > 2 * rates[1], rates
+
+
+def test_timeouts_are_per_request_errors_and_the_server_lives_on(server, teacher):
+    impatient = VllmServerTeacher(ClientSettings(base_url=server.base_url, request_timeout_s=0.05, retries=0))
+    impatient.setup()
+    out = impatient.generate(requests(4, n=4, max_tokens=400))
+    impatient.close()
+    assert [r.error_kind for r in out] == ["timeout"] * 4
+    assert teacher.generate(requests(1))[0].error is None
+
+
+def test_structured_output_is_accepted(teacher):
+    request = TeacherRequest("j", "", "Count.", sampling={"max_tokens": 24, "temperature": 1.0},
+                             json_schema={"type": "object", "properties": {"count": {"type": "integer"}}})
+    [response] = teacher.generate([request])
+    assert response.error is None and response.completions[0].text.lstrip().startswith("{")
+
+
+def test_image_to_a_text_only_model_is_a_per_request_error(teacher):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buffer, format="PNG")
+    request = TeacherRequest("img", "", "How many?", image_bytes=buffer.getvalue(), sampling={"max_tokens": 8})
+    [response] = teacher.generate([request])
+    assert response.error_kind == "error" and "HTTP 4" in response.error
+
+
+def test_teach_stage_end_to_end(server, tiny_model):
+    config = TeachConfig(base_url=server.base_url, k=3, max_tokens=24, temperature=1.0)
+    stage = TeachStage(config, RunContext())
+    stage.setup()
+    records = [ItemRecord(item=Item(f"i{i}", "How many coins are there?", "3", label="coin")) for i in range(4)]
+    out = stage(records)
+    stage.close()
+    for record in out:
+        assert record.alive and record.teacher.n_sampled == 3 and record.teacher.model == tiny_model
+        assert len(record.teacher.prompt_sha256) == 64 and record.teacher.sampling["n"] == 3
+        assert [c.sample_index for c in record.candidates] == [0, 1, 2]
+        # random weights: every trace is noise and must be rejected with a documented reason
+        assert all(c.reject is not None and c.reject.reason in ("truncated", "answer_unparseable", "answer_wrong")
+                   for c in record.candidates)
+
+
+def test_server_killed_mid_run_fails_clearly_and_writes_nothing(tiny_model, tmp_path):
+    owned = start_server(tiny_model, tmp_path / "vllm_server.log")
+    try:
+        config = TeachConfig(base_url=owned.base_url, k=4, max_tokens=400, temperature=1.0, retries=2)
+        stage = TeachStage(config, RunContext(output_dir=tmp_path))
+        stage.setup()
+        stage.teacher.settings.backoff_s = 0.2
+        records = [ItemRecord(item=Item(f"i{i}", "How many coins?", "3")) for i in range(24)]
+        threading.Timer(1.0, os.killpg, (owned.process.pid, signal.SIGKILL)).start()
+        started = time.monotonic()
+        with pytest.raises(TeacherServerGone, match="is gone"):
+            stage(records)
+        assert time.monotonic() - started < 30
+        assert all(r.candidates == [] and r.alive and r.teacher.n_sampled == 0 for r in records)
+        stage.close()
+    finally:
+        owned.stop()
+
+
+def test_owned_server_leaves_no_orphan_when_synth_is_killed(tiny_model, tmp_path):
+    config = TeachConfig(model=tiny_model, python=str(VLLM_PYTHON), engine_args=ENGINE_ARGS,
+                         server_env=SERVER_ENV, health_timeout_s=300, k=2, max_tokens=8)
+    script = textwrap.dedent(f"""
+        import json, time
+        from synth.stages.base import RunContext
+        from synth.stages.teach import TeachConfig, TeachStage
+        stage = TeachStage(TeachConfig.model_validate_json({config.model_dump_json()!r}),
+                           RunContext(output_dir={str(tmp_path)!r}))
+        stage.setup()
+        print(json.dumps({{"pgid": stage.teacher.server.process.pid, "url": stage.teacher.base_url}}), flush=True)
+        time.sleep(600)
+    """)
+    synth = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        info = json.loads(synth.stdout.readline())
+        assert group_alive(info["pgid"])
+        synth.send_signal(signal.SIGKILL)
+        synth.wait(10)
+        assert wait_group_gone(info["pgid"]), "the vLLM server outlived the synth process"
+        assert (tmp_path / "vllm_server.log").stat().st_size > 0
+    finally:
+        if synth.poll() is None:
+            synth.kill()
