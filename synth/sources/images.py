@@ -219,5 +219,7 @@ def _fit_side(rgb: np.ndarray, max_side: int, oversize: str) -> tuple[np.ndarray
 def encode_png(rgb: np.ndarray) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 array."""
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    # zlib level 3: a third of level 6's time for ~15% more bytes (measured on demo scenes); the
+    # read stage encodes on the pipeline's clock.
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
