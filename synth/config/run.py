@@ -51,9 +51,14 @@ class RunConfig(Strict):
 
 
 #: What does not change the data: excluded from the config hash, so row ids survive a move to a
-#: cluster, a new output folder or other actor counts.
+#: cluster, a new output folder, another server address or other actor counts.
+_TEACHER_TRANSPORT = {
+    "resources", "base_url", "api_key", "python", "engine_args", "server_env", "port", "health_timeout_s",
+    "request_timeout_s", "retries", "concurrency", "engine_batch",
+}
 HASH_EXCLUDE = {
     "output": True,
     "runner": True,
-    **{section: {"resources"} for section in ("source", "teacher", "extract", "ground", "annotate")},
+    "teacher": _TEACHER_TRANSPORT,
+    **{section: {"resources"} for section in ("source", "extract", "ground", "annotate")},
 }

@@ -24,12 +24,16 @@ from synth.core.shards import ShardWriter
 from synth.runners.local import LocalExecutor
 from synth.runners.progress import RunProgress
 from synth.runners.summary import Summary
+from synth.runners.teacher_service import serving_teacher
 from synth.stages.annotate import AnnotateStage
 from synth.stages.base import RunContext, Stage
 from synth.stages.extract import ExtractStage
+from synth.stages.extract import validate_prompts as validate_extract_prompts
 from synth.stages.ground import GroundStage
+from synth.stages.ground import validate_prompts as validate_ground_prompts
 from synth.stages.read import ReadStage
-from synth.stages.teach import TeachStage, validate_prompts
+from synth.stages.teach import TeachStage
+from synth.stages.teach import validate_prompts as validate_teach_prompts
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,28 @@ def load_run_config(
 
 def validate_run_config(cfg: RunConfig) -> list[str]:
     """Problems a run would hit before loading any model: prompt placeholders, stage inputs."""
-    context = RunContext()
-    problems = list(validate_prompts(cfg.teacher, context.prompts_dir))
-    if cfg.teacher.backend == "annotation" and cfg.source.kind in ("parquet", "folder"):
+    prompts = RunContext().prompts_dir
+    problems = [
+        *validate_teach_prompts(cfg.teacher, prompts),
+        *validate_extract_prompts(cfg.extract, prompts),
+        *validate_ground_prompts(cfg.ground, prompts),
+    ]
+    unannotated = cfg.source.kind in ("parquet", "folder")
+    if cfg.teacher.backend == "annotation" and unannotated:
         problems.append(
             f"teacher.backend: the annotation teacher needs annotated items; source.kind "
             f"{cfg.source.kind!r} carries no points, boxes or masks (use manifest, coco or demo)"
+        )
+    if unannotated and cfg.ground.sources == ["annotation"]:
+        problems.append(
+            f"ground.sources: only 'annotation', but source.kind {cfg.source.kind!r} has no annotations; "
+            "add teacher_points, detector or text_sam"
+        )
+    needs_model = cfg.extract.backend == "teacher" or "teacher_points" in cfg.ground.sources
+    if needs_model and cfg.teacher.backend != "vllm_server":
+        problems.append(
+            "teacher.backend: extract.backend=teacher and ground source teacher_points ask a model; "
+            f"the {cfg.teacher.backend!r} teacher cannot answer them (use vllm_server)"
         )
     return problems
 
@@ -84,11 +104,21 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False, overwrite: bool = False) -
     summary = Summary.from_dict(writer.summary)
     if writer.done_item_ids:
         log.info("resuming: %d items already done in %s", len(writer.done_item_ids), out)
-    stages = build_stages(cfg, context)
-    read = stages[0]
+    with serving_teacher(cfg.teacher, context) as teacher_cfg:
+        stages = build_stages(cfg.model_copy(update={"teacher": teacher_cfg}), context)
+        _execute(cfg, stages, context, writer, summary, quiet)
+    _write_summary(out, summary)
+    return summary
+
+
+def _execute(
+    cfg: RunConfig, stages: list[Stage], context: RunContext, writer: ShardWriter, summary: Summary, quiet: bool
+) -> None:
+    """Stream the pending items through the stages and commit each finished batch."""
+    read, ground = stages[0], stages[3]
     pending = (ItemRecord(item=i) for i in read.iter_items() if i.item_id not in writer.done_item_ids)
     batches = _chunked(pending, cfg.output.commit_every)
-    segmenter = stages[3].describe() if hasattr(stages[3], "describe") else cfg.ground.segmenter
+    segmenter = ground.describe()
     with RunProgress([s.name for s in stages], quiet) as progress:
         executor = _executor(cfg, stages, progress, quiet)
         for records in executor.run(batches):
@@ -100,8 +130,6 @@ def run_pipeline(cfg: RunConfig, quiet: bool = False, overwrite: bool = False) -
             summary.add(records, len(rows), len(rejects))
             writer.commit(rows, rejects, [r.item.item_id for r in records], summary=summary.to_dict())
             progress.committed(len(records), len(rows), len(rejects), summary.items)
-    _write_summary(out, summary)
-    return summary
 
 
 def _executor(cfg: RunConfig, stages: list[Stage], progress: RunProgress, quiet: bool):  # noqa: ANN202
