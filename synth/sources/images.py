@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from synth.sources.base import short_repr
+
 _EXIF_ORIENTATION = 0x0112
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
@@ -66,28 +68,29 @@ class DecodedImage:
 
 def read_image_file(raw_path: str, base: Path, root: Path, allow_outside_root: bool, max_bytes: int) -> bytes:
     """The bytes of `raw_path` (relative to `base`, or absolute), refused if it leaves `root`."""
+    shown = short_repr(raw_path, 160)
     try:
         path = Path(raw_path) if os.path.isabs(raw_path) else base / raw_path
         resolved = path.resolve()
         inside = resolved.is_relative_to(root.resolve())
     except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes
-        raise ReadFailure("image_unreadable", f"cannot resolve image path {raw_path!r}: {exc}") from exc
+        raise ReadFailure("image_unreadable", f"cannot resolve image path {shown}: {exc}") from exc
     if not inside and not allow_outside_root:
-        raise ReadFailure("path_outside_root", f"image path {raw_path!r} resolves outside the dataset root {root}")
+        raise ReadFailure("path_outside_root", f"image path {shown} resolves outside the dataset root {root}")
     try:
         info = resolved.stat()
     except FileNotFoundError:
-        raise ReadFailure("image_missing", f"image {raw_path!r} does not exist (looked at {path})") from None
+        raise ReadFailure("image_missing", f"image {shown} does not exist (looked at {path})") from None
     except OSError as exc:
-        raise ReadFailure("image_unreadable", f"cannot stat image {raw_path!r}: {exc}") from exc
+        raise ReadFailure("image_unreadable", f"cannot stat image {shown}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
-        raise ReadFailure("image_unreadable", f"image path {raw_path!r} is not a regular file")
+        raise ReadFailure("image_unreadable", f"image path {shown} is not a regular file")
     if info.st_size > max_bytes:
-        raise ReadFailure("image_too_large", f"image {raw_path!r} has {info.st_size} bytes, above read.max_bytes {max_bytes}")
+        raise ReadFailure("image_too_large", f"image {shown} has {info.st_size} bytes, above read.max_bytes {max_bytes}")
     try:
         return resolved.read_bytes()
     except OSError as exc:
-        raise ReadFailure("image_unreadable", f"cannot read image {raw_path!r}: {exc}") from exc
+        raise ReadFailure("image_unreadable", f"cannot read image {shown}: {exc.strerror or exc}") from exc
 
 
 @contextlib.contextmanager
@@ -112,15 +115,24 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, oversize: str) -> 
         try:
             im = Image.open(io.BytesIO(data))
             _check_pixels(im.size, max_pixels)
-            keep_original = _native_rgb8(im)
+            keep_original = _native_rgb8(im)  # read the tile list before anything loads the pixels
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)  # the first frame, by this module's rule
                 # A camera's MPO is a JPEG whose first frame is what every JPEG decoder shows.
                 keep_original = keep_original and im.format == "MPO"
+            jpeg = im.format in ("JPEG", "MPO")
+            if not jpeg:
+                im.load()  # getexif loads a PNG anyway; loading here lets a broken file fail here
+            orientation = _orientation(im)
+            size = (im.height, im.width) if orientation >= 5 else im.size  # upright (width, height)
+            target = _target_size(size, max_side, oversize)
+            keep_original = keep_original and orientation == 1 and target is None
+            if target is not None and jpeg:
+                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (never below the target): a fraction
+                # of the memory and time of decoding a huge photo in full.
+                im.draft(None, target[::-1] if orientation >= 5 else target)
             im.load()
-            upright = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
-            keep_original = keep_original and upright is im
-            rgb = to_rgb(upright)
+            rgb = to_rgb(ImageOps.exif_transpose(im) if orientation != 1 else im)
         except ReadFailure:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -129,12 +141,18 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, oversize: str) -> 
             raise ReadFailure("image_too_large", "decoding ran out of memory") from exc
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types on hostile bytes
             raise ReadFailure("image_unreadable", f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    source_size = (rgb.shape[1], rgb.shape[0])
-    rgb, scale = _fit_side(rgb, max_side, oversize)
-    if keep_original and scale == (1.0, 1.0):
+    if keep_original:
         fmt = "jpeg" if im.format == "MPO" else (im.format or "").lower()
-        return DecodedImage(rgb, bytes(data), fmt, scale, source_size)
-    return DecodedImage(rgb, encode_png(rgb), "png", scale, source_size)
+        return DecodedImage(rgb, bytes(data), fmt, (1.0, 1.0), size)
+    return _as_png(rgb, size, target)
+
+
+def _as_png(rgb: np.ndarray, size: tuple[int, int], target: tuple[int, int] | None) -> DecodedImage:
+    """The decoded image, resized to `target` when given, with PNG bytes of it."""
+    if target is None:
+        return DecodedImage(rgb, encode_png(rgb), "png", (1.0, 1.0), size)
+    rgb = _resize(rgb, target)
+    return DecodedImage(rgb, encode_png(rgb), "png", (target[0] / size[0], target[1] / size[1]), size)
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
@@ -204,16 +222,20 @@ def downscaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * s)), max(1, round(height * s))
 
 
-def _fit_side(rgb: np.ndarray, max_side: int, oversize: str) -> tuple[np.ndarray, tuple[float, float]]:
-    h, w = rgb.shape[:2]
+def _target_size(size: tuple[int, int], max_side: int, oversize: str) -> tuple[int, int] | None:
+    """The downscaled (width, height) of an upright `size`, None when it fits; raises for oversize reject."""
+    w, h = size
     if max(w, h) <= max_side:
-        return rgb, (1.0, 1.0)
+        return None
     if oversize == "reject":
         raise ReadFailure("image_too_large", f"{w}x{h} has a side above read.max_side {max_side} (oversize: reject)")
-    nw, nh = downscaled_size(w, h, max_side)
+    return downscaled_size(w, h, max_side)
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     # reducing_gap lets Pillow shrink by whole factors first: fast on huge images, same quality.
-    small = Image.fromarray(rgb).resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.asarray(small, dtype=np.uint8).copy(), (nw / w, nh / h)
+    small = Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(small, dtype=np.uint8).copy()
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -33,12 +33,12 @@ from synth.config.base import Resources, Strict
 from synth.core.records import Item, ItemRecord, Reject
 from synth.sources import coco, parquet_images
 from synth.sources.annotations import fit_annotations
-from synth.sources.base import BadItem
+from synth.sources.base import BadItem, SourceError
 from synth.sources.coco import CocoOptions, iter_coco
 from synth.sources.demo import DemoOptions, iter_demo
 from synth.sources.folder import FolderOptions, iter_folder
 from synth.sources.images import ReadFailure, decode_image, read_image_file
-from synth.sources.manifest import ManifestOptions, iter_manifest
+from synth.sources.manifest import ManifestOptions, iter_manifest, manifest_format
 from synth.sources.parquet_images import ParquetOptions, iter_parquet_images
 from synth.sources.sampling import sample_items
 from synth.stages.base import RunContext
@@ -86,6 +86,25 @@ class ReadConfig(Strict):
         if self.kind != "demo" and self.path is None:
             raise ValueError(f"source kind {self.kind!r} needs a path (source.path); only kind 'demo' reads none")
         return self
+
+
+def source_problems(config: ReadConfig) -> list[str]:
+    """What would stop the source from being read, found without reading it (for `synth validate`)."""
+    if config.kind == "demo" or config.path is None:
+        return []
+    path, problems = Path(config.path), []
+    if not path.exists():
+        return [f"source.path: {path} does not exist"]
+    if config.kind == "manifest":
+        try:
+            manifest_format(path, config.manifest)
+        except SourceError as exc:
+            problems.append(f"source.path: {exc}")
+    if config.kind == "folder" and not (path / config.folder.questions).is_file():
+        problems.append(f"source.folder.questions: {path / config.folder.questions} does not exist")
+    if config.kind == "coco" and not coco.image_base(path, config.coco).is_dir():
+        problems.append(f"source.coco.image_dir: {coco.image_base(path, config.coco)} is not a folder")
+    return problems
 
 
 class ReadStage:

@@ -151,6 +151,15 @@ def test_a_wide_image_is_downscaled_to_max_side_keeping_aspect():
     assert out.format == "png"
 
 
+def test_a_huge_rotated_jpeg_is_decoded_small_and_upright():
+    stored = np.zeros((100, 2000, 3), dtype=np.uint8)
+    stored[:, :1000] = 255  # the left half white, as stored; upright (turned clockwise) the top half
+    out = _decode(jpeg_with_orientation(stored, 6), max_side=500)
+    assert out.array.shape == (500, 25, 3) and out.source_size == (100, 2000)
+    assert out.scale == (25 / 100, 500 / 2000)
+    assert out.array[:240].mean() > 240 and out.array[260:].mean() < 15
+
+
 def test_a_wide_image_is_rejected_when_oversize_is_reject():
     failure = _failure(png_bytes(np.zeros((10, 5000, 3), dtype=np.uint8)), oversize="reject")
     assert failure.reason == "image_too_large" and "max_side" in failure.detail

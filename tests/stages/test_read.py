@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from synth.core.geometry import mask_to_rle, rle_to_mask
 from synth.core.records import Item, ItemRecord
 from synth.stages.base import RunContext
-from synth.stages.read import ReadConfig, ReadStage
+from synth.stages.read import ReadConfig, ReadStage, source_problems
 from tests.sources.imagefiles import (
     animated_gif,
     encode,
@@ -245,3 +245,17 @@ def test_config_errors_and_pickling(tmp_path):
         ReadConfig(demo={"mix": {"counting": 0}})
     stage = ReadStage(ReadConfig(kind="manifest", path=tmp_path / "m.jsonl"), RunContext())
     assert pickle.loads(pickle.dumps(stage)).config == stage.config
+
+
+def test_source_problems_are_found_without_reading(tmp_path, dataset):
+    assert source_problems(ReadConfig()) == []
+    assert source_problems(ReadConfig(kind="manifest", path=dataset / "items.jsonl")) == []
+    (missing,) = source_problems(ReadConfig(kind="manifest", path=tmp_path / "nope.jsonl"))
+    assert missing.startswith("source.path:") and "does not exist" in missing
+    (tmp_path / "m.xlsx").write_text("")
+    (suffix,) = source_problems(ReadConfig(kind="manifest", path=tmp_path / "m.xlsx"))
+    assert "suffix" in suffix
+    (questions,) = source_problems(ReadConfig(kind="folder", path=dataset))
+    assert questions.startswith("source.folder.questions:")
+    (images,) = source_problems(ReadConfig(kind="coco", path=dataset / "items.jsonl", coco={"image_dir": "nowhere"}))
+    assert images.startswith("source.coco.image_dir:")
