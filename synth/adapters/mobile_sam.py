@@ -184,17 +184,32 @@ class MobileSamSegmenter:
             self._digest = digest
 
     def _decode(self, prompts: list[Prompt]) -> list[MaskResult]:
-        """Decode prompts of one key in a single pass through the mask decoder."""
+        """Decode prompts of one key in a single pass through the mask decoder.
+
+        The best of SAM's three masks (for a single click) is picked on the low-resolution logits,
+        so only one mask per prompt is upsampled to the original size.
+        """
         torch, pred = self._torch, self._predictor
-        size = pred.original_size
-        coords = labels = boxes = None
+        model, size = pred.model, pred.original_size
+        points = boxes = None
         if prompts[0].points is not None:
             pts, lbl = zip(*(sam_points(p) for p in prompts))
-            coords = torch.as_tensor(pred.transform.apply_coords(np.stack(pts), size).astype(np.float32), device=pred.device)
-            labels = torch.as_tensor(np.stack(lbl), device=pred.device)
+            coords = pred.transform.apply_coords(np.stack(pts), size).astype(np.float32)
+            points = (torch.as_tensor(coords, device=pred.device), torch.as_tensor(np.stack(lbl), device=pred.device))
         if prompts[0].box is not None:
-            raw = np.stack([sam_box(p) for p in prompts])
-            boxes = torch.as_tensor(pred.transform.apply_boxes(raw, size).astype(np.float32), device=pred.device)
+            raw = pred.transform.apply_boxes(np.stack([sam_box(p) for p in prompts]), size).astype(np.float32)
+            boxes = torch.as_tensor(raw, device=pred.device)
         with torch.inference_mode():
-            masks, scores, _ = pred.predict_torch(coords, labels, boxes, multimask_output=wants_multimask(prompts[0]))
-        return best_masks(masks.cpu().numpy(), scores.float().cpu().numpy())
+            sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=None)
+            low_res, iou = model.mask_decoder(
+                image_embeddings=pred.features,
+                image_pe=model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=wants_multimask(prompts[0]),
+            )
+            rows, best = torch.arange(len(prompts)), iou.argmax(dim=1)
+            logits = model.postprocess_masks(low_res[rows, best][:, None], pred.input_size, size)
+            masks = (logits[:, 0] > model.mask_threshold).cpu().numpy()
+        scores = iou[rows, best].float().cpu().numpy()
+        return [MaskResult(mask=m, score=float(sc)) for m, sc in zip(masks, scores)]
