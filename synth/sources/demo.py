@@ -4,10 +4,14 @@ Three kinds of item, mixed by `mix`:
 - `counting`: a drawn scene with N shapes of one colour and kind among distractors that share the
   colour or the kind; "How many red discs are there?" -> "N". Points, boxes and masks are those
   of the N counted shapes, left to right.
-- `spatial`: a drawn scene with two uniquely described shapes clearly apart along one axis (their
-  whole extents, not only their centres); "Is the red disc left of the blue square?" -> yes/no
-  (choices yes, no) or "Which is further left, the red disc or the blue square?" -> "red disc"
-  (choices the two names). Points, boxes and masks are the two named shapes, in question order.
+- `spatial`: a drawn scene with two uniquely described shapes clearly apart along one axis (a gap
+  between their boxes along it, their boxes overlapping across it, and that axis at least twice
+  the other's centre offset, so exactly one relation holds and it is the dominant one). Three question styles: "Is the red disc to the left of the blue
+  square?" -> yes/no; "Where is the red disc relative to the blue square?" -> left/right/above/
+  below; "Is the red disc to the left or to the right of the blue square?" -> one of the choices
+  ["left", "right"] (or ["above", "below"]). `label` names both, "red disc|blue square", in
+  question order, which is also the order of the points, boxes and masks (the annotation
+  teacher's convention).
 - `coins`: scikit-image's coins photograph (24 coins) or a crop of it whose edges cut no coin;
   "How many coins are in the image?" (see `synth.sources.photos`).
 Images travel as PNG bytes in `Item.image_bytes`. Item `i` depends only on (seed, i) and the
@@ -23,15 +27,14 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from synth.config.base import Strict
-from synth.core.geometry import mask_to_rle_box_point
+from synth.core.geometry import mask_to_rle, mask_to_xyxy, point_in_mask
 from synth.core.records import Item
 from synth.sources import photos, scenes
 from synth.sources.images import encode_png
 
 DemoKind = Literal["counting", "spatial", "coins"]
 _COUNT_QUESTIONS = ("How many {}s are there?", "How many {}s are in the image?", "Count the {}s in the picture.")
-_RELATIONS = {"x": ("left of", "right of"), "y": ("above", "below")}
-_WHICH = {"x": ("further left", "further right"), "y": ("higher up", "lower down")}
+_RELATIONS = {"x": ("left", "right"), "y": ("above", "below")}
 
 
 class DemoOptions(Strict):
@@ -84,18 +87,29 @@ def demo_item(options: DemoOptions, index: int, kind: str, ordinal: int = 0) -> 
     """Item `index` of the demo set, the `ordinal`-th of its `kind`; a pure function of its arguments."""
     rng = np.random.default_rng([options.seed, index])
     make = {"counting": _counting, "spatial": _spatial, "coins": _coins}[kind]
-    image, masks, fields = make(rng, options, ordinal)
-    geometry = [mask_to_rle_box_point(m) for m in masks]
+    image, masks, centres, fields = make(rng, options, ordinal)
     return Item(
         item_id=f"demo-{options.seed}-{index:05d}",
         image_path=f"demo/{kind}-{index:05d}.png",
         image_bytes=encode_png(image),
-        masks=[g[0] for g in geometry],
-        boxes=[list(g[1]) for g in geometry],
-        points=[list(g[2]) for g in geometry],
+        masks=[mask_to_rle(m) for m in masks],
+        boxes=[list(mask_to_xyxy(m)) for m in masks],
+        points=[_interior_point(m, x, y) for m, (x, y) in zip(masks, centres)],
         source="demo",
         **fields,
     )
+
+
+def _interior_point(mask: np.ndarray, x: float, y: float) -> list[float]:
+    """The centre of the pixel holding (x, y), a point known to lie deep inside the drawn shape.
+
+    Points come from the drawing, not from a distance transform: OpenCV's precise transform
+    breaks near-ties differently from run to run, and the demo must be the same every time.
+    """
+    point = [float(np.floor(x)) + 0.5, float(np.floor(y)) + 0.5]
+    if not point_in_mask(point, mask):
+        raise ValueError(f"the demo's point {point} is not inside its shape")  # a drawing bug, not data
+    return point
 
 
 def _scene(rng: np.random.Generator, options: DemoOptions, specs: list, placed: list | None = None) -> list:
@@ -117,7 +131,7 @@ def _counting(rng: np.random.Generator, options: DemoOptions, ordinal: int) -> t
     label = f"{colour} {kind}"
     question = str(rng.choice(_COUNT_QUESTIONS)).format(label)
     fields = dict(question=question, answer=str(n), task="counting", label=label)
-    return scenes.render(background, shapes), [s.mask for s in targets], fields
+    return scenes.render(background, shapes), [s.mask for s in targets], [(s.cx, s.cy) for s in targets], fields
 
 
 def _other(rng: np.random.Generator, target: tuple[str, str]) -> tuple[str, str]:
@@ -137,33 +151,54 @@ def _spatial(rng: np.random.Generator, options: DemoOptions, ordinal: int) -> tu
     background = scenes.textured_background(rng, options.width, options.height)
     for _ in range(200):
         pair = _scene(rng, options, [a, b])
-        first, second = sorted(pair, key=lambda s: s.cx if axis == "x" else s.cy)  # first: left / upper
-        apart = (second.cx - first.cx) if axis == "x" else (second.cy - first.cy)
-        if apart >= first.radius + second.radius + scenes.RELATION_GAP:
+        if _clearly_apart(*pair, axis):
             break
     else:
         raise ValueError(f"could not draw two shapes apart on a {options.width}x{options.height} demo image")
     others = [o for o in (_other(rng, a) for _ in range(int(rng.integers(0, options.max_distractors + 1)))) if o != b]
     shapes = pair + _scene(rng, options, others, placed=pair)
-    named = [first, second] if rng.random() < 0.5 else [second, first]
+    named = pair if rng.random() < 0.5 else pair[::-1]
     image = scenes.render(background, shapes)
-    return image, [s.mask for s in named], _spatial_question(rng, axis, named, first)
+    centres = [(s.cx, s.cy) for s in named]
+    return image, [s.mask for s in named], centres, _spatial_question(rng, axis, *named)
 
 
-def _spatial_question(rng: np.random.Generator, axis: str, named: list, first: scenes.Shape) -> dict:
-    """Yes/no or which-one question about `named` (in question order); `first` is the left/upper one."""
-    p, q = named[0].name, named[1].name
-    if rng.random() < 0.5:
-        towards_first = bool(rng.random() < 0.5)  # "left of"/"above" or "right of"/"below"
-        relation = _RELATIONS[axis][0 if towards_first else 1]
-        holds = (named[0] is first) == towards_first
-        question = f"Is the {p} {relation} the {q}?"
-        return dict(question=question, answer="yes" if holds else "no", task="spatial", choices=["yes", "no"])
-    towards_first = bool(rng.random() < 0.5)
-    word = _WHICH[axis][0 if towards_first else 1]
-    winner = first if towards_first else next(s for s in named if s is not first)
-    question = f"Which is {word}, the {p} or the {q}?"
-    return dict(question=question, answer=winner.name, task="spatial", choices=[p, q])
+def _clearly_apart(p: scenes.Shape, q: scenes.Shape, axis: str) -> bool:
+    """Whether exactly one relation holds between the shapes, and plainly.
+
+    Along `axis` the shapes' boxes are `RELATION_GAP` pixels apart; across it their boxes overlap
+    (so "where is" has one answer, not "above and to the right"); and the centres' offset along
+    `axis` is at least twice the offset across it, so whoever reads the scene by centres (the
+    annotation teacher does) finds the same relation.
+    """
+    k = 0 if axis == "x" else 1
+    bp, bq = mask_to_xyxy(p.mask), mask_to_xyxy(q.mask)
+    gap = max(bq[k] - bp[k + 2], bp[k] - bq[k + 2])
+    j = 1 - k
+    overlap = min(bp[j + 2], bq[j + 2]) - max(bp[j], bq[j])
+    along, across = (q.cx - p.cx, q.cy - p.cy) if axis == "x" else (q.cy - p.cy, q.cx - p.cx)
+    return gap >= scenes.RELATION_GAP and overlap > 0 and abs(along) >= 2 * abs(across)
+
+
+def _spatial_question(rng: np.random.Generator, axis: str, subject: scenes.Shape, other: scenes.Shape) -> dict:
+    """A yes/no, open or two-option question about where `subject` is relative to `other`."""
+    p, q = subject.name, other.name
+    before = (subject.cx < other.cx) if axis == "x" else (subject.cy < other.cy)
+    truth = _RELATIONS[axis][0 if before else 1]  # left / above, or right / below
+    fields = dict(task="spatial", label=f"{p}|{q}")
+    style = int(rng.integers(3))
+    if style == 0:
+        asked = _RELATIONS[axis][int(rng.integers(2))]
+        phrase = f"to the {asked} of" if asked in ("left", "right") else asked
+        return dict(fields, question=f"Is the {p} {phrase} the {q}?", answer="yes" if asked == truth else "no")
+    if style == 1:
+        return dict(fields, question=f"Where is the {p} relative to the {q}?", answer=truth)
+    options = list(_RELATIONS[axis])
+    if axis == "x":
+        question = f"Is the {p} to the left or to the right of the {q}?"
+    else:
+        question = f"Is the {p} above or below the {q}?"
+    return dict(fields, question=question, answer=truth, choices=options)
 
 
 def _coins(rng: np.random.Generator, options: DemoOptions, ordinal: int) -> tuple:
@@ -174,4 +209,6 @@ def _coins(rng: np.random.Generator, options: DemoOptions, ordinal: int) -> tupl
     else:
         image, masks = photos.coins_crop(rng)
     question = "How many coins are in the image?" if rng.random() < 0.5 else "How many coins are there?"
-    return image, masks, dict(question=question, answer=str(len(masks)), task="counting", label="coin")
+    # Coin masks are convex hulls, so their centroid lies inside them.
+    centres = [(float(np.nonzero(m)[1].mean()), float(np.nonzero(m)[0].mean())) for m in masks]
+    return image, masks, centres, dict(question=question, answer=str(len(masks)), task="counting", label="coin")

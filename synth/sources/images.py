@@ -15,7 +15,10 @@ Rules, stated once:
   reads 16-bit RGB by keeping the high byte, which is also a scaling. Colour profiles are ignored.
 - **Animation**: an animated GIF/PNG/WebP gives its first frame.
 - **Oversize**: an image with a side above `max_side` is downscaled so its longer side is
-  `max_side` (aspect kept; each side rounded, at least 1 pixel), or refused (`oversize: reject`).
+  `max_side` (aspect kept; each side rounded to the nearest pixel, at least 1; Lanczos), or
+  refused before decoding (`oversize: reject`). A JPEG is decoded by libjpeg at 1/2, 1/4 or 1/8
+  scale first when that stays above the target (an 80-Mpx JPEG: 0.7 s and 120 MB instead of 5 s
+  and 1 GB); other formats are decoded in full (within `max_pixels`), then resized.
 - **Stored bytes**: the original file's bytes when they decode to exactly this image (8-bit RGB,
   no orientation applied, one frame, not downscaled); otherwise a PNG of the upright image.
 Every refusal raises `ReadFailure(reason, detail)` with a reason code of the read stage.

@@ -85,28 +85,56 @@ def test_masks_boxes_and_points_agree_and_shapes_never_touch(demo_items):
                 assert not (grown[a] & masks[b]).any(), f"{item.item_id}: objects {a} and {b} touch"
 
 
+def _relations(box_a, box_b) -> set[str]:
+    """Relations of shape a to shape b that hold for the whole shapes (their boxes)."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = box_a, box_b
+    holds = {"left": ax1 < bx0, "right": bx1 < ax0, "above": ay1 < by0, "below": by1 < ay0}
+    return {r for r, ok in holds.items() if ok}
+
+
 def test_spatial_answers_follow_the_boxes(demo_items):
     spatial = [i for i in demo_items if i.task == "spatial"]
-    assert spatial
+    spatial += list(iter_demo(DemoOptions(items=15, seed=11, mix={"spatial": 1.0})))
+    styles = set()
     for item in spatial:
-        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = item.boxes
-        first, second = re.findall(r"the ((?:\w+) (?:disc|square|triangle))", item.question)
-        if item.answer in ("yes", "no"):
-            relation = re.search(r"(left of|right of|above|below)", item.question).group(1)
-            truth = {"left of": ax1 < bx0, "right of": bx1 < ax0, "above": ay1 < by0, "below": by1 < ay0}[relation]
-            opposite = {"left of": bx1 < ax0, "right of": ax1 < bx0, "above": by1 < ay0, "below": ay1 < by0}[relation]
-            assert truth != opposite, "the two shapes are clearly apart along the asked axis"
-            assert item.answer == ("yes" if truth else "no"), item.question
-            assert item.choices == ["yes", "no"]
+        p, q = item.label.split("|")
+        assert item.question.index(p) < item.question.index(q), "label, question and boxes share one order"
+        relations = _relations(*item.boxes)
+        assert len(relations) == 1, f"{item.question}: one clear relation, found {relations}"
+        (truth,) = relations
+        (ax, ay), (bx, by) = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in item.boxes]
+        along, across = (abs(ax - bx), abs(ay - by)) if truth in ("left", "right") else (abs(ay - by), abs(ax - bx))
+        assert along >= 2 * across, "the asked axis is the dominant one"
+        asked = re.search(r"Is the .+ (to the (left|right) of|above|below) the", item.question)
+        if item.choices:
+            styles.add("choice")
+            assert item.answer == truth and item.choices in (["left", "right"], ["above", "below"])
+        elif item.answer in ("yes", "no"):
+            styles.add("yes/no")
+            word = asked.group(2) or asked.group(1)
+            assert item.answer == ("yes" if word == truth else "no"), item.question
         else:
-            word = re.search(r"Which is (further left|further right|higher up|lower down)", item.question).group(1)
-            first_wins = {"further left": ax1 < bx0, "further right": bx1 < ax0, "higher up": ay1 < by0, "lower down": by1 < ay0}[word]
-            assert item.answer == (first if first_wins else second), item.question
-            assert item.choices == [first, second]
+            styles.add("open")
+            assert item.question.startswith("Where is") and item.answer == truth
         image = _image(item)
-        for name in (first, second):
+        for name in (p, q):
             colour, kind = name.split()
             assert sum(_shape_of(c) == kind for c in _components(image, colour)) == 1, f"{name} is unique"
+    assert styles == {"choice", "yes/no", "open"}
+
+
+def test_the_annotation_teacher_answers_every_demo_item(demo_items):
+    """The demo is made for the annotation teacher: each of its traces must verify against the gold answer."""
+    from synth.adapters.annotation_teacher import AnnotatedRequest, AnnotationTeacher
+    from synth.core.answers import extract_final_answer, verify
+
+    teacher = AnnotationTeacher(seed=0)
+    requests = [AnnotatedRequest(request_id=i.item_id, system="", user=i.question, item=i, n=2) for i in demo_items]
+    for item, response in zip(demo_items, teacher.generate(requests)):
+        assert response.error is None, f"{item.question}: {response.error}"
+        for completion in response.completions:
+            predicted, _ = extract_final_answer(completion.text)
+            assert verify(item.task, predicted, item.answer, item.choices), f"{item.question} -> {predicted}, gold {item.answer}"
 
 
 def test_coins_are_24_and_crops_cut_no_coin(demo_items):
