@@ -77,7 +77,7 @@ def load_coco(path: Path) -> dict[str, Any]:
         raise SourceError(f"COCO annotation file {path} does not exist or is not a file")
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise SourceError(f"cannot read COCO annotation file {path} as JSON: {exc}") from exc
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data, dict) or not isinstance(data.get(k), list)]
     if missing:

@@ -70,7 +70,7 @@ def _with_image_key(row: dict[str, Any]) -> dict[str, Any]:
 def _iter_json_mapping(path: Path) -> Iterator[Entry]:
     try:
         mapping = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise SourceError(f"cannot read questions file {path} as JSON: {exc}") from exc
     if not isinstance(mapping, dict):
         raise SourceError(f"questions file {path} must hold a JSON object {{file name: question}}, found {type(mapping).__name__}")

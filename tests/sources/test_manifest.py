@@ -134,3 +134,21 @@ def test_unreadable_files_raise_clear_errors(tmp_path):
 def test_format_option_overrides_the_suffix(tmp_path):
     path = _jsonl(tmp_path / "items.txt", GOOD)
     _check_good(_items(path, format="jsonl"))
+
+
+def test_hostile_lines_are_bad_items_without_holding_them(tmp_path, monkeypatch):
+    from synth.sources import manifest
+
+    monkeypatch.setattr(manifest, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "items.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = [json.dumps(GOOD[0]), "x" * 5000, "", deep[:900], json.dumps(GOOD[1])]
+    path.write_text("\n".join(lines) + "\n")
+    items = _items(path)
+    assert [type(i) for i in items] == [Item, BadItem, BadItem, Item], "the blank line is no entry"
+    assert "line 2: longer than 1000 bytes" in items[1].problem
+    assert "line 4: not valid JSON" in items[2].problem
+    monkeypatch.setattr(manifest, "MAX_LINE_BYTES", 10**6)
+    path.write_text(deep + "\n")
+    (item,) = _items(path)
+    assert isinstance(item, BadItem) and "not valid JSON" in item.problem
