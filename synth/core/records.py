@@ -22,7 +22,7 @@ REJECT_REASONS: dict[str, dict[str, str]] = {
     "read": {
         "image_missing": "the image file does not exist",
         "image_unreadable": "the image bytes cannot be decoded (truncated, zero bytes, not an image)",
-        "image_too_large": "the image has more pixels than read.max_pixels allows",
+        "image_too_large": "over read.max_pixels or read.max_bytes, or over read.max_side with oversize=reject",
         "path_outside_root": "the image path escapes the dataset root",
         "bad_item": "the item lacks a field or has a value of the wrong type",
     },
