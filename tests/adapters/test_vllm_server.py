@@ -46,6 +46,7 @@ class ScriptedOpenAIServer:
         self.script = {k: list(v) for k, v in script.items()} if isinstance(script, dict) else list(script)
         self.model = model
         self.bodies: list[dict] = []
+        self.health = 200  # 503 plays a vLLM whose engine died
         self.in_flight = 0
         self.max_in_flight = 0
         self._loop = asyncio.new_event_loop()
@@ -105,6 +106,8 @@ class ScriptedOpenAIServer:
     async def _respond(self, method, path, body, writer) -> bool:
         if path.endswith("/models"):
             return self._send(writer, 200, {"data": [{"id": self.model}]})
+        if path == "/health":
+            return self._send(writer, self.health, b"")
         payload = json.loads(body)
         self.bodies.append(payload)
         queue = self.script.get(self._user_text(payload), []) if isinstance(self.script, dict) else self.script
@@ -248,6 +251,15 @@ def test_server_gone_mid_run_raises_clearly():
         threading.Timer(0.1, server.stop).start()
         with pytest.raises(TeacherServerGone, match="is gone.*not written"):
             teacher.generate(requests(4))
+        teacher.close()
+
+
+def test_dead_engine_behind_a_live_http_server_raises():
+    with ScriptedOpenAIServer({"q0": ["500"] * 3}) as server:
+        teacher = make_teacher(server)
+        server.health = 503
+        with pytest.raises(TeacherServerGone, match="unhealthy"):
+            teacher.generate(requests(2))
         teacher.close()
 
 

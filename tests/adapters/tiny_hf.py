@@ -15,16 +15,19 @@ def clip_tokenizer(folder: Path):
     """A CLIP BPE tokenizer over single letters and a few whole words."""
     from transformers import CLIPTokenizer
 
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    # Special tokens last, as in CLIP's vocabulary: OWLv2 treats a query starting with id 0 as padding.
+    vocab: dict[str, int] = {}
     for ch in "abcdefghijklmnopqrstuvwxyz":
         vocab[ch] = len(vocab)
         vocab[ch + "</w>"] = len(vocab)
     for word in WORDS:
         vocab.setdefault(word + "</w>", len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
 
 
 def _decoder():
@@ -84,7 +87,8 @@ def save_sam3(folder: Path) -> Path:
     tokenizer = clip_tokenizer(folder)
     text = dict(model_type="clip_text_model", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                 projection_dim=32, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=32,
-                bos_token_id=0, eos_token_id=1, pad_token_id=1)
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id)
     small = dict(hidden_size=32, num_layers=1, num_attention_heads=2, intermediate_size=64)
     cfg = Sam3Config(vision_config=_sam3_vision(), text_config=text, geometry_encoder_config=small,
                      detr_encoder_config=small, detr_decoder_config=dict(small, num_queries=10),
@@ -92,4 +96,42 @@ def save_sam3(folder: Path) -> Path:
     Sam3Model(cfg).save_pretrained(folder)
     image_processor = Sam3ImageProcessor(size={"height": 112, "width": 112}, mask_size={"height": 32, "width": 32})
     Sam3Processor(image_processor, tokenizer).save_pretrained(folder)
+    return folder
+
+
+def save_owlv2(folder: Path) -> Path:
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+
+    tokenizer = clip_tokenizer(folder)
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, max_position_embeddings=16, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=16)
+    Owlv2ForObjectDetection(Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)).save_pretrained(folder)
+    Owlv2Processor(Owlv2ImageProcessor(size={"height": 64, "width": 64}), tokenizer).save_pretrained(folder)
+    return folder
+
+
+def save_grounding_dino(folder: Path) -> Path:
+    from transformers import (
+        BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, GroundingDinoImageProcessor,
+        GroundingDinoProcessor, SwinConfig,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    swin = SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+                      window_size=2, out_features=["stage2", "stage3", "stage4"])
+    text = dict(model_type="bert", vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                num_attention_heads=2, intermediate_size=64)
+    # Two decoder layers: the box heads of layers after the first are tied to the first.
+    cfg = GroundingDinoConfig(backbone_config=swin, text_config=text, d_model=32, encoder_layers=1, decoder_layers=2,
+                              encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                              decoder_ffn_dim=64, num_queries=10, encoder_n_points=2, decoder_n_points=2,
+                              max_text_len=16)
+    GroundingDinoForObjectDetection(cfg).save_pretrained(folder)
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    GroundingDinoProcessor(image_processor, tokenizer).save_pretrained(folder)
     return folder

@@ -97,8 +97,10 @@ class LookupSegmenter:
         else:
             x0, y0, x1, y1 = np.asarray(prompt.box, float)
             x, y = (x0 + x1) / 2, (y0 + y1) / 2
+        h, w = image.shape[:2]
+        r, c = min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)
         for mask in self.truth:
-            if mask[int(y), int(x)]:
+            if mask[r, c]:
                 return mask.copy()
         return np.zeros(image.shape[:2], bool)
 

@@ -162,3 +162,66 @@ def test_rejected_candidates_are_left_alone():
     _agent(seg).ground_record(record)
     assert seg.calls == 0 and record.candidates[0].reject.stage == "extract"
     assert np.all([o.instances == [] for o in record.candidates[0].objects])
+
+
+class FixedDetector:
+    """Test double: the true boxes with given scores, whatever the phrase."""
+
+    def __init__(self, boxes, scores):
+        from synth.adapters.detector import Detections
+
+        self.result = Detections("x", np.asarray(boxes, float), np.asarray(scores, float))
+        self.calls = 0
+
+    def setup(self):
+        pass
+
+    def detect(self, image, phrases, threshold):
+        self.calls += 1
+        return [self.result for _ in phrases]
+
+
+class FixedTextSam:
+    """Test double: the true masks as a text-promptable SAM would return them."""
+
+    def __init__(self, masks):
+        self.masks = masks
+
+    def setup(self):
+        pass
+
+    def segment_text(self, image, phrases, threshold):
+        return [[MaskResult(m, 0.7) for m in self.masks] for _ in phrases]
+
+
+def test_detector_retry_lowers_the_threshold_to_find_a_faint_instance():
+    from synth.core.geometry import mask_to_xyxy
+    from synth.grounding.proposals import DetectorConfig, DetectorProposer
+
+    image, masks = disc_scene(CENTRES)
+    item = annotated_item(masks)
+    item.masks, item.boxes, item.points = [], [], []  # no annotations: the detector must do it
+    record = record_for(item, image, [TRACE])
+    _objects(record)
+    detector = FixedDetector([mask_to_xyxy(m) for m in masks], [0.9, 0.2, 0.8])
+    proposer = DetectorProposer(detector, DetectorConfig(model_path="x", threshold=0.3, retry_threshold=0.15))
+    _agent(LookupSegmenter(masks), [AnnotationProposer(), proposer]).ground_record(record)
+    obj = record.candidates[0].objects[0]
+    assert record.candidates[0].reject is None and len(obj.instances) == 3
+    assert obj.proposal_source == "detector" and obj.retries == 1 and detector.calls == 1
+
+
+def test_text_sam_masks_are_used_directly_and_duplicates_removed():
+    from synth.grounding.proposals import TextSamConfig, TextSamProposer
+
+    image, masks = disc_scene(CENTRES)
+    item = annotated_item(masks)
+    item.masks, item.boxes, item.points = [], [], []
+    record = record_for(item, image, [TRACE])
+    _objects(record)
+    seg = LookupSegmenter(masks)
+    proposer = TextSamProposer(FixedTextSam(masks + [masks[0]]), TextSamConfig(model_path="x"))
+    _agent(seg, [proposer]).ground_record(record)
+    obj = record.candidates[0].objects[0]
+    assert record.candidates[0].reject is None and len(obj.instances) == 3 and obj.proposal_source == "text_sam"
+    assert seg.calls == 0, "masks from the text SAM need no segmenter"

@@ -121,3 +121,24 @@ def test_real_mobile_sam_grounds_counts_and_relations_end_to_end():
     assert mask_iou(rle_to_mask(blue.instances[0].mask), square) >= 0.85
     assert "<box>" in rel.grounded_trace
     assert np.isfinite(disc.score) and disc.score > 0.5
+
+
+@pytest.mark.models
+def test_detector_and_text_sam_sources_are_built_from_config(tmp_path):
+    """Wiring only: tiny random-weight OWLv2 and SAM 3 from folders; the trace's fate is whatever they say."""
+    from tests.adapters import tiny_hf
+
+    owl = tiny_hf.save_owlv2(tmp_path / "owl")
+    sam3 = tiny_hf.save_sam3(tmp_path / "sam3")
+    cfg = GroundConfig(sources=["detector", "text_sam"], detector={"model_path": str(owl)},
+                       text_sam={"model_path": str(sam3)}, max_attempts=3)
+    image, masks = disc_scene(CENTRES)
+    item = annotated_item(masks)
+    item.masks, item.boxes, item.points = [], [], []
+    record = record_for(item, image, [TRACE])
+    stage = GroundStage(cfg, RunContext(), segmenter=LookupSegmenter(masks))
+    stage(_extract([record]))
+    cand = record.candidates[0]
+    assert cand.reject is None or (cand.reject.stage == "ground" and "detector/threshold 0.3" in cand.reject.detail)
+    if cand.reject is not None:
+        assert "text_sam/threshold 0.5" in cand.reject.detail
