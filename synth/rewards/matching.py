@@ -98,20 +98,23 @@ class BoxMatch:
     matched: int
 
 
-def match_boxes(pred: np.ndarray, true: np.ndarray, duplicate_iou: float = DUPLICATE_IOU) -> BoxMatch:
+def match_boxes(pred: Sequence[Box] | np.ndarray, true: Sequence[Box] | np.ndarray,
+                duplicate_iou: float = DUPLICATE_IOU) -> BoxMatch:
     """Duplicate check, iVGR's best-match recall and precision, and the Hungarian mean IoU.
 
-    `pred` (P, 4) and `true` (G, 4) must both be non-empty.
+    `pred` (P, 4) and `true` (G, 4), arrays or sequences of boxes, must both be non-empty.
     """
     n_pred, n_true = len(pred), len(true)
     if n_pred * (n_pred + n_true) > SMALL:
+        pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
         table = iou_matrix(pred, np.concatenate([pred, true]))
         duplicates = bool((np.triu(table[:, :n_pred], k=1) > duplicate_iou).any())
         iou = table[:, n_pred:]
         recall, precision = best_match_recall_precision(iou)
         hungarian, matched = hungarian_mean_iou(iou)
         return BoxMatch(duplicates, recall, precision, hungarian, matched)
-    p, t = pred.tolist(), true.tolist()
+    p = pred.tolist() if isinstance(pred, np.ndarray) else list(pred)
+    t = true.tolist() if isinstance(true, np.ndarray) else list(true)
     area_p, area_t = [_area(b) for b in p], [_area(b) for b in t]
     duplicates = any(
         _iou(p[i], p[j], area_p[i], area_p[j]) > duplicate_iou for i in range(n_pred) for j in range(i + 1, n_pred)

@@ -35,8 +35,8 @@ class Parsed:
         fmt: its grounding format.
         groundings: the parser's `Grounding`s, in text order.
         reason: None when every tag parsed; the parser's (or our) reason otherwise.
-        points: (P, 2) float64 (x, y) of every point grounding.
-        boxes: (B, 4) float64 XYXY of every box grounding.
+        points: (x, y) of every point grounding, as tuples (`points_array()` for numpy).
+        boxes: XYXY of every box grounding, as tuples (`boxes_array()` for numpy).
         phrase_counts: normalized phrase -> number of coordinates grounded for it.
         cache: figures computed from this parse by one reward and reused by another.
     """
@@ -45,10 +45,22 @@ class Parsed:
     fmt: str = ""
     groundings: tuple = ()
     reason: str | None = None
-    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    points: list[tuple[float, ...]] = field(default_factory=list)
+    boxes: list[tuple[float, ...]] = field(default_factory=list)
     phrase_counts: dict[str, int] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+
+    def points_array(self) -> np.ndarray:
+        """`points` as a (P, 2) float64 array (computed once)."""
+        if "points" not in self.cache:
+            self.cache["points"] = _array(self.points, 2)
+        return self.cache["points"]
+
+    def boxes_array(self) -> np.ndarray:
+        """`boxes` as a (B, 4) float64 array (computed once)."""
+        if "boxes" not in self.cache:
+            self.cache["boxes"] = _array(self.boxes, 4)
+        return self.cache["boxes"]
 
     def plain_text(self) -> str:
         """The text without its grounding markup, for reading the final answer.
@@ -78,7 +90,9 @@ class Parsed:
         return self.cache["final"]
 
 
-_MEMO: list[Any] = [None, None]  # [key, Parsed]: the last parse; a list so updates are one store
+# The last parse as one (key, Parsed) tuple: replacing it is a single store, so threads sharing
+# the module never see the key of one text with the parse of another.
+_MEMO: list[tuple[Any, Parsed] | None] = [None]
 
 
 def frame_for(frame: Frame | str, width: int, height: int) -> Frame:
@@ -99,11 +113,11 @@ def frame_for(frame: Frame | str, width: int, height: int) -> Frame:
 def parse_text(text: Any, fmt: str, frame: Frame) -> Parsed:
     """Parse `text` in grounding format `fmt` and `frame`; never raises on the text."""
     key = (text, fmt, frame)
-    memo = _MEMO
-    if memo[0] == key:
-        return memo[1]
+    last = _MEMO[0]
+    if last is not None and last[0] == key:
+        return last[1]
     parsed = _parse(text, fmt, frame)
-    _MEMO[:] = [key, parsed]
+    _MEMO[0] = (key, parsed)
     return parsed
 
 
@@ -121,10 +135,12 @@ def _parse(text: Any, fmt: str, frame: Frame) -> Parsed:
     boxes: list[tuple[float, ...]] = []
     phrases: dict[str, int] = {}
     for g in groundings:
-        (points if g.kind == "point" else boxes).extend(g.coords)
+        # The parser returns well-shaped tuples; a ragged one (a parser bug) is left out.
+        width = 2 if g.kind == "point" else 4
+        (points if width == 2 else boxes).extend(c for c in g.coords if len(c) == width)
         name = normalize_phrase(g.phrase or "")
         phrases[name] = phrases.get(name, 0) + len(g.coords)
-    return Parsed(text, fmt, tuple(groundings), reason, _array(points, 2), _array(boxes, 4), phrases)
+    return Parsed(text, fmt, tuple(groundings), reason, points, boxes, phrases)
 
 
 def strip_markup(text: str, fmt: str) -> str:
@@ -136,11 +152,4 @@ def strip_markup(text: str, fmt: str) -> str:
 
 
 def _array(coords: list[tuple[float, ...]], width: int) -> np.ndarray:
-    if not coords:
-        return np.zeros((0, width))
-    try:
-        return np.asarray(coords, dtype=np.float64).reshape(-1, width)
-    except (TypeError, ValueError):
-        # Ragged or non-numeric coordinates: keep the well-shaped ones only.
-        good = [c for c in coords if len(c) == width]
-        return np.asarray(good, dtype=np.float64).reshape(-1, width)
+    return np.asarray(coords, dtype=np.float64).reshape(-1, width)

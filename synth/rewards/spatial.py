@@ -42,15 +42,15 @@ def point_from_parsed(parsed: Parsed, targets: Targets) -> RewardResult:
     """`point_reward` on a parsed text and prepared targets."""
     if parsed.reason is not None:
         return zero(f"unparseable: {parsed.reason}")
-    n_pred, n_true = parsed.points.shape[0], targets.n_instances
+    n_pred, n_true = len(parsed.points), targets.n_instances
     if n_pred == 0:
         return zero("no_points", n_pred=0, n_true=n_true)
     if n_true == 0:
         return zero("no_true_instances", n_pred=n_pred, n_true=0)
     if n_pred * n_true <= SMALL:
-        hits = point_hits_small(parsed.points.tolist(), targets.boundary_lists, targets.mask_sizes, targets.box_list)
+        hits = point_hits_small(parsed.points, targets.boundary_lists, targets.mask_sizes, targets.box_list)
     else:
-        hits = point_hits(parsed.points, targets.boundaries, targets.mask_sizes, targets.boxes)
+        hits = point_hits(parsed.points_array(), targets.boundaries, targets.mask_sizes, targets.boxes)
     matched = hungarian_hits(hits)
     precision, recall = matched / n_pred, matched / n_true
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
@@ -109,7 +109,7 @@ def _match(parsed: Parsed, targets: Targets, duplicate_iou: float) -> BoxMatch:
     # by identity since one text may be scored against several rows.
     cached = parsed.cache.get(("boxes", duplicate_iou))
     if cached is None or cached[0] is not targets:
-        cached = (targets, match_boxes(parsed.boxes, targets.boxes, duplicate_iou))
+        cached = (targets, match_boxes(parsed.boxes, targets.box_list, duplicate_iou))
         parsed.cache[("boxes", duplicate_iou)] = cached
     return cached[1]
 
@@ -117,10 +117,10 @@ def _match(parsed: Parsed, targets: Targets, duplicate_iou: float) -> BoxMatch:
 def _box_inputs(parsed: Parsed, targets: Targets) -> RewardResult | None:
     if parsed.reason is not None:
         return zero(f"unparseable: {parsed.reason}")
-    if parsed.boxes.shape[0] == 0:
+    if not parsed.boxes:
         return zero("no_boxes", n_pred=0, n_true=targets.n_instances)
     if targets.n_instances == 0:
-        return zero("no_true_instances", n_pred=parsed.boxes.shape[0], n_true=0)
+        return zero("no_true_instances", n_pred=len(parsed.boxes), n_true=0)
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from typing import Any, Literal
 
 from synth.core.answers import extract_final_answer, verify
@@ -104,6 +105,21 @@ def format_from_parsed(
     return RewardResult(1.0, None, {"n_groundings": n})
 
 
+_VERIFIED: OrderedDict[tuple, bool] = OrderedDict()
+_VERIFIED_SIZE = 65536  # rollouts of one prompt repeat a few answers ("3", "left"): most calls hit
+
+
+def _verify(task: str, predicted: str, gold: str, choices: tuple[str, ...]) -> bool:
+    """`verify`, memoized: it is pure, and normalizing relations or counts costs tens of microseconds."""
+    key = (task, predicted, gold, choices)
+    hit = _VERIFIED.get(key)
+    if hit is None:
+        hit = _VERIFIED[key] = verify(task, predicted, gold, choices)
+        if len(_VERIFIED) > _VERIFIED_SIZE:
+            _VERIFIED.popitem(last=False)
+    return hit
+
+
 def answer_reward(text: Any, row: dict[str, Any], fmt: str | None = None) -> RewardResult:
     """1.0 when the text's final answer verifies against the row's gold answer (teach's verifier).
 
@@ -122,7 +138,7 @@ def answer_from_final(final: tuple[str | None, str | None], targets: Targets) ->
     try:
         if predicted is None:
             return zero(f"no_answer: {reason}")
-        correct = verify(targets.task, predicted, targets.answer, targets.choices)
+        correct = _verify(targets.task, predicted, targets.answer, targets.choices)
     except Exception as exc:  # a verifier bug must not stop an RL step
         return zero(f"verifier_error: {exc!r}")
     details = {"predicted": predicted, "gold": targets.answer}

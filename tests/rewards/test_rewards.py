@@ -225,3 +225,16 @@ def test_one_text_scored_against_two_rows_uses_each_rows_targets():
     assert box_reward(text, near, "ivgr", "pixel").score == 1.0
     assert box_reward(text, far, "ivgr", "pixel").score == 0.0
     assert box_hungarian_reward(text, near, "ivgr", "pixel").score == 1.0
+
+
+def test_many_points_take_the_array_path_with_the_same_result():
+    from tests.rewards.factory import disc_mask, make_row
+
+    centres = [(8 + 12 * i, 8 + 14 * j) for i in range(5) for j in range(3)]  # 15 discs: 15x15 > SMALL cells
+    masks = [disc_mask(48, 64, x, y, 4) for x, y in centres]
+    row = make_row([("dots", masks)], "All the dots are here: 15.", "15", width=64, height=48)
+    text = predicted_text(row, "tvg", "pixel", "point", {"dots": centres})
+    result = point_reward(text, row, "tvg", "pixel")
+    assert (result.score, result.details["matched"]) == (1.0, 15)
+    half = predicted_text(row, "tvg", "pixel", "point", {"dots": centres[:5] * 3})  # 5 discs hit thrice each
+    assert point_reward(half, row, "tvg", "pixel").details["matched"] == 5
