@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import re
+
 import numpy as np
 
 from synth.core.formats import Frame, format_name, parse_groundings, render_trace, strip_groundings
@@ -20,6 +22,9 @@ from synth.rewards.parsed import frame_for
 GeometryChoice = Literal["auto", "point", "box"]
 #: Formats that wrap the trace in <think>…</think><answer>…</answer> themselves.
 SELF_WRAPPING = ("ivgr",)
+_LEADING_THINK = re.compile(r"\A\s*<think>\s*", re.IGNORECASE)
+_CLOSING_THINK = re.compile(r"</think>", re.IGNORECASE)
+_TRAILING_ANSWER = re.compile(r"\s*<answer>.*?</answer>\s*\Z", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,11 @@ def render_row(row: dict[str, Any], options: RenderOptions) -> Rendered:
     frame = frame_for(options.frame, row["image_width"], row["image_height"])
     geometry = geometry_for(row, options.geometry)
     answer = str(row.get("answer") or "")
-    objects = objects_from_row(row)
-    text = render_trace(row["trace"], objects, options.grounding, frame, geometry, answer=answer)
+    trace, objects = row["trace"], objects_from_row(row)
+    wrapping = options.grounding in SELF_WRAPPING or options.think
+    if wrapping:
+        trace, objects = unwrap_trace(trace, objects)
+    text = render_trace(trace, objects, options.grounding, frame, geometry, answer=answer)
     if options.think and options.grounding not in SELF_WRAPPING:
         text = f"<think>{text}</think><answer>{answer}</answer>"
     coordinates = align_coordinates(text, objects, options.grounding, frame)
@@ -112,6 +120,42 @@ def render_row(row: dict[str, Any], options: RenderOptions) -> Rendered:
         geometry=geometry,
         coordinates=coordinates,
     )
+
+
+def unwrap_trace(trace: str, objects: list[GroundedObject]) -> tuple[str, list[GroundedObject]]:
+    """The trace without its own think tags and trailing answer block, spans shifted to match.
+
+    Teachers often write `<think>…</think>` or end with `<answer>5</answer>`; wrapped again as
+    `<think>trace</think><answer>…</answer>` that would nest think blocks and give two answers.
+    A piece is only cut where no object span touches it.
+    """
+    cuts: list[tuple[int, int]] = []
+    lead = _LEADING_THINK.match(trace)
+    if lead:
+        cuts.append((0, lead.end()))
+    tail = _TRAILING_ANSWER.search(trace)
+    end = tail.start() if tail else len(trace)
+    close = _CLOSING_THINK.search(trace, lead.end() if lead else 0, end)
+    if close and not _CLOSING_THINK.search(trace, close.end(), end):
+        cuts.append(close.span())
+    if tail:
+        cuts.append((tail.start(), len(trace)))
+    spans = [span for obj in objects for span in obj.spans]
+    cuts = [(a, b) for a, b in cuts if all(e <= a or s >= b for s, e in spans)]
+    if not cuts:
+        return trace, objects
+
+    def shift(pos: int) -> int:
+        return pos - sum(b - a for a, b in cuts if b <= pos)
+
+    kept, pos = [], 0
+    for a, b in cuts:
+        kept.append(trace[pos:a])
+        pos = b
+    kept.append(trace[pos:])
+    moved = [GroundedObject(o.phrase, [(shift(s), shift(e)) for s, e in o.spans], o.expected_count, o.instances,
+                            o.proposal_source, o.retries, o.score) for o in objects]
+    return "".join(kept).rstrip(), moved
 
 
 def align_coordinates(text: str, objects: list[GroundedObject], fmt: str, frame: Frame) -> list[Coordinate]:

@@ -77,3 +77,27 @@ def test_qwen_resized_frame_uses_the_smart_resize_size():
     # 480x640 rounds to multiples of 28: 476x644, within Qwen2-VL's pixel budget.
     assert (rendered.frame.resized_width, rendered.frame.resized_height) == (644, 476)
     assert rendered.grounded_format == "qwen:resized"
+
+
+@pytest.mark.parametrize("fmt, think", [("ivgr", False), ("tvg", True), ("qwen", True)])
+def test_a_trace_with_its_own_think_and_answer_tags_is_wrapped_once(fmt, think):
+    from synth.rewards import format_reward
+
+    trace = "<think>\nI look at the red discs here.</think>\n<answer>3</answer>"
+    masks = [disc_mask(48, 64, 12, 12, 5), disc_mask(48, 64, 40, 14, 5), disc_mask(48, 64, 30, 34, 5)]
+    row = make_row([("red discs", masks)], trace, "3")
+    rendered = render_row(row, RenderOptions(fmt, "norm1000", "box", think=think))
+    text = rendered.grounded
+    assert text.count("<think>") == text.count("</think>") == text.count("<answer>") == 1
+    assert text.startswith("<think>I look at the red discs ") and text.endswith("here.</think><answer>3</answer>")
+    assert format_reward(text, row, fmt, "norm1000", structure="think_answer").score == 1.0
+
+
+def test_unwrapping_never_cuts_a_span():
+    from synth.core.records import GroundedObject
+    from synth.export.render import unwrap_trace
+
+    trace = "Count them.\n<answer>3 red discs</answer>"
+    start = trace.index("red discs")
+    objects = [GroundedObject("red discs", [(start, start + 9)])]
+    assert unwrap_trace(trace, objects) == (trace, objects)
