@@ -20,6 +20,8 @@ from synth.core.records import GroundedObject, Instance
 from synth.rewards.parsed import frame_for
 
 GeometryChoice = Literal["auto", "point", "box"]
+#: Formats that render one kind whatever is asked: iVGR has only boxes, Molmo only points.
+FIXED_GEOMETRY = {"ivgr": "box", "molmo": "point"}
 #: Formats that wrap the trace in <think>…</think><answer>…</answer> themselves.
 SELF_WRAPPING = ("ivgr",)
 _LEADING_THINK = re.compile(r"\A\s*<think>\s*", re.IGNORECASE)
@@ -86,8 +88,11 @@ def objects_from_row(row: dict[str, Any]) -> list[GroundedObject]:
     return objects
 
 
-def geometry_for(row: dict[str, Any], choice: GeometryChoice) -> Literal["point", "box"]:
-    """The geometry to render: `choice`, or for auto points when counting and boxes otherwise."""
+def geometry_for(row: dict[str, Any], choice: GeometryChoice, fmt: str) -> Literal["point", "box"]:
+    """The geometry rendered: the format's only kind if it has one, else `choice`, and for auto
+    points when counting and boxes otherwise."""
+    if fmt in FIXED_GEOMETRY:
+        return FIXED_GEOMETRY[fmt]  # type: ignore[return-value]
     if choice != "auto":
         return choice
     return "point" if row.get("task") == "counting" else "box"
@@ -101,7 +106,7 @@ def render_row(row: dict[str, Any], options: RenderOptions) -> Rendered:
             that cannot be anchored, non-finite geometry), or an unknown format or frame.
     """
     frame = frame_for(options.frame, row["image_width"], row["image_height"])
-    geometry = geometry_for(row, options.geometry)
+    geometry = geometry_for(row, options.geometry, options.grounding)
     answer = str(row.get("answer") or "")
     trace, objects = row["trace"], objects_from_row(row)
     wrapping = options.grounding in SELF_WRAPPING or options.think

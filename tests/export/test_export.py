@@ -100,6 +100,8 @@ def test_verl_rows_score_their_own_reference_as_correct(output_dir, tmp_path):
     scores = compute_score(record["data_source"], record["reference"], "left", record["extra_info"])
     assert scores["answer"] == scores["format"] == 1.0 and scores["box"] > 0.9
     assert scores["score"] == pytest.approx(1.0 + 0.5 + scores["box"])
+    counting = compute_score(records[0]["data_source"], records[0]["reference"], "3", records[0]["extra_info"])
+    assert counting["box"] > 0.9 and counting["score"] == pytest.approx(1.5 + counting["box"])  # ivgr: boxes
     wrong = compute_score(record["data_source"], "<think>no idea</think><answer>right</answer>", "left",
                           record["extra_info"])
     assert wrong["score"] == 0.5 * wrong["format"] == 0.0

@@ -66,9 +66,11 @@ def test_think_wraps_free_formats_and_ivgr_wraps_itself():
     assert ivgr.startswith("<think>") and ivgr.endswith("<answer>3</answer>") and ivgr.count("<think>") == 1
 
 
-def test_auto_geometry_points_for_counting_boxes_otherwise():
+def test_auto_geometry_points_for_counting_boxes_otherwise_unless_the_format_has_one_kind():
     assert render_row(three_discs_row(), RenderOptions("tvg", "pixel")).geometry == "point"
     assert render_row(two_boxes_row(), RenderOptions("tvg", "pixel")).geometry == "box"
+    assert render_row(three_discs_row(), RenderOptions("ivgr", "pixel")).geometry == "box"
+    assert render_row(two_boxes_row(), RenderOptions("molmo", "pixel", "box")).geometry == "point"
 
 
 def test_qwen_resized_frame_uses_the_smart_resize_size():
