@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,12 @@ def frame_for(frame: Frame | str, width: int, height: int) -> Frame:
     """
     if isinstance(frame, Frame):
         return frame
+    return _named_frame(frame, int(width), int(height))
+
+
+@lru_cache(maxsize=4096)
+def _named_frame(frame: str, width: int, height: int) -> Frame:
+    # Cached: every rollout of a prompt names the same frame, and smart resize is not free.
     if frame in ("pixel", "norm1", "norm100", "norm1000"):
         return Frame(frame, int(width), int(height))
     if frame in ("qwen-resized", "resized"):
