@@ -9,7 +9,6 @@ import asyncio
 import base64
 import io
 import json
-import os
 import signal
 import subprocess
 import sys

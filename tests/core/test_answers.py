@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from synth.core.answers import (
     EXTRACT_REASONS,
@@ -164,3 +166,33 @@ def test_extract_never_raises_on_garbage(text):
 )
 def test_readable_tells_unparseable_from_wrong(task, predicted, gold, choices, expected):
     assert readable(task, predicted, gold, choices) is expected
+
+
+_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _spell(n: int) -> str:
+    """English words for 0 <= n < 10,000 ("two thousand three hundred and forty-one")."""
+    parts = []
+    if n >= 1000:
+        parts.append(f"{_ONES[n // 1000]} thousand")
+        n %= 1000
+    if n >= 100:
+        parts.append(f"{_ONES[n // 100]} hundred")
+        n %= 100
+        if n:
+            parts.append("and")
+    if n >= 20:
+        parts.append(_TENS[n // 10] + (f"-{_ONES[n % 10]}" if n % 10 else ""))
+    elif n or not parts:
+        parts.append(_ONES[n])
+    return " ".join(parts)
+
+
+@given(st.integers(min_value=0, max_value=9999))
+def test_spelled_numbers_read_back(n):
+    assert normalize_count(_spell(n)) == n
+    assert normalize_count(f"There are {_spell(n)} birds in the picture.") == n
+    assert normalize_count(f"<answer>{n}</answer>".replace("<answer>", "").replace("</answer>", "")) == n
