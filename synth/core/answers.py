@@ -23,7 +23,8 @@ from collections.abc import Sequence
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
-ANSWER_CUE = re.compile(r"(?:final answer|the answer is|answer)\s*(?:is)?\s*[:=]?\s*", re.IGNORECASE)
+# "Final answer: 3", "Answer = 3", "the answer is 3"; not "answered" or "the answer depends".
+ANSWER_CUE = re.compile(r"\b(?:final\s+answer|answer)\b\s*(?:is\b\s*:?|[:=])\s*", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 #: Reasons `extract_final_answer` gives when it finds no answer.

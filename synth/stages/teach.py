@@ -126,6 +126,10 @@ def validate_prompts(config: TeachConfig, prompts_dir: Path) -> list[str]:
     if config.backend == "vllm_server" and not config.base_url and not config.model:
         problems.append("teacher: set teacher.base_url (a running server) or teacher.model (a server synth "
                         "starts); found neither")
+    if config.backend == "vllm_server" and not config.base_url and config.resources.actors > 1:
+        problems.append(f"teacher.resources.actors: an owned server (no base_url) runs once per actor; "
+                        f"expected 1, found {config.resources.actors} (start one server and set base_url "
+                        "to share it)")
     return problems
 
 

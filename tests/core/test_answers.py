@@ -42,6 +42,10 @@ COUNTING_TRACES = [
     ("**Answer:** 7", "7", ("7", None), True),
     ("Reasoning done.</think>There are 9 sheep.<answer>9</answer>", "9", ("9", None), True),
     ("<answer>3</answer> Actually, looking again: <answer>4</answer>", "4", ("4", None), True),
+    ("I answered this before. There are 5 ducks.", "5", ("There are 5 ducks", None), True),
+    ("The answer depends on the shadow, but I count 6 cups.", "6",
+     ("The answer depends on the shadow, but I count 6 cups", None), True),
+    ("Final Answer = 8", "8", ("8", None), True),
 ]
 
 

@@ -167,6 +167,9 @@ def test_validate_prompts_reports_problems(tmp_path):
     assert validate_prompts(TeachConfig(model="m"), PROMPTS) == []
     assert any("teacher.base_url" in p for p in validate_prompts(TeachConfig(), PROMPTS))
     assert validate_prompts(TeachConfig(backend="annotation"), PROMPTS) == []
+    many = TeachConfig(model="m", resources={"actors": 2})
+    assert any("runs once per actor" in p for p in validate_prompts(many, PROMPTS))
+    assert validate_prompts(TeachConfig(base_url="http://h/v1", resources={"actors": 2}), PROMPTS) == []
 
 
 def test_setup_fails_on_bad_prompts(tmp_path):
