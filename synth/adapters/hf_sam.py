@@ -91,6 +91,10 @@ class HFSamSegmenter:
         self._processor = processor_cls.from_pretrained(self.model_path)
         log.info("%s loaded from %s on %s", model_cls.__name__, self.model_path, self.device)
 
+    def forget_image(self) -> None:
+        """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
+        self._digest, self._embeddings = None, None
+
     def segment(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
         """One MaskResult per prompt, masks (H, W) bool at the original image size."""
         check_image(image)

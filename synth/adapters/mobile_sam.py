@@ -163,6 +163,10 @@ class MobileSamSegmenter:
         self._predictor = mobile_sam.SamPredictor(model)
         log.info("MobileSAM loaded from %s on %s", ckpt, self.device)
 
+    def forget_image(self) -> None:
+        """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
+        self._digest = None
+
     def segment(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
         """One MaskResult per prompt, masks (H, W) bool at the original image size."""
         check_image(image)

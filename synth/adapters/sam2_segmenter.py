@@ -73,6 +73,10 @@ class Sam2Segmenter:
         model = build.build_sam2(self.config, ckpt_path=self.checkpoint, device=self.device)
         self._predictor = predictor_mod.SAM2ImagePredictor(model)
 
+    def forget_image(self) -> None:
+        """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
+        self._digest = None
+
     def segment(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
         """One MaskResult per prompt, masks (H, W) bool at the original image size."""
         check_image(image)
