@@ -27,7 +27,7 @@ from synth.core.geometry import mask_to_rle
 from synth.core.records import Candidate, Instance, ItemRecord, Reject
 from synth.grounding.phrases import same_object
 from synth.grounding.proposals import Proposal, ProposalContext, Proposer
-from synth.grounding.relations import parse_claim, relation_holds
+from synth.grounding.relations import Claim, parse_claim, relation_holds
 from synth.grounding.verify import Failure, Segment, VerifyConfig, check_attempt
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,9 @@ class GroundingAgent:
             search.commit()
         return None
 
-    def _claimed_pair(self, record: ItemRecord, candidate: Candidate, searches: list[_ObjectSearch]):  # noqa: ANN202
+    def _claimed_pair(
+        self, record: ItemRecord, candidate: Candidate, searches: list[_ObjectSearch]
+    ) -> tuple[Claim, _ObjectSearch, _ObjectSearch] | None:
         """(claim, subject search, reference search) when the answer claims a checkable relation."""
         if not self.verify.check_relation:
             return None
