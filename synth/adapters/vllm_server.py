@@ -106,15 +106,21 @@ def image_to_data_url(image_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) 
     return f"data:image/{out_kind.lower()};base64,{base64.b64encode(buffer.getvalue()).decode()}"
 
 
-def request_body(request: TeacherRequest, model: str, settings: ClientSettings) -> bytes:
-    """The JSON body of one chat completion request."""
+def chat_messages(request: TeacherRequest, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[dict[str, Any]]:
+    """OpenAI chat messages of a request: system, then the image (data URL) and the user text."""
     content: Any = request.user
     if request.image_bytes:
-        url = image_to_data_url(request.image_bytes, settings.max_pixels)
+        url = image_to_data_url(request.image_bytes, max_pixels)
         content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": request.user}]
     messages = [{"role": "user", "content": content}]
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
+    return messages
+
+
+def request_body(request: TeacherRequest, model: str, settings: ClientSettings) -> bytes:
+    """The JSON body of one chat completion request."""
+    messages = chat_messages(request, settings.max_pixels)
     body: dict[str, Any] = {"model": model, "messages": messages, "n": request.n, **request.sampling}
     if settings.return_token_ids:
         body["return_token_ids"] = True  # vLLM's extension: per-sample token counts

