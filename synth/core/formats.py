@@ -34,6 +34,7 @@ last determiner, number or clause break), which is a best effort.
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import math
@@ -209,14 +210,19 @@ def render_trace(
         else:
             sep = "" if end > 0 and trace[end - 1].isspace() else " "
             edits.append((end, end, sep + _MARKUP[fmt](numbers, kind, obj.phrase)))
-    out, pos = [], 0
-    for start, end, text in sorted(edits, key=lambda e: e[0]):  # stable: same anchor keeps object order
-        out += [trace[pos:start], text]
-        pos = end
-    text = "".join(out) + trace[pos:]
+    text = _apply(trace, edits)
     if fmt == "ivgr":
         text = f"<think>{text}</think>" + ("" if answer is None else f"<answer>{answer}</answer>")
     return text
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Replace each non-overlapping (start, end) with its text; equal starts keep their order."""
+    out, pos = [], 0
+    for start, end, new in sorted(edits, key=lambda e: e[0]):
+        out += [text[pos:start], new]
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def _anchor(trace: str, obj: GroundedObject, wrapped: list[tuple[int, int]] | None) -> tuple[int, int]:
@@ -314,30 +320,50 @@ _SPACES = re.compile(r"\s*")
 _TAG_CLOSE = {kind: re.compile(rf"</{kind}\s*>", re.IGNORECASE) for kind in _ARITY}
 
 
+def _closing(text: str, opens: list[re.Match], close: re.Pattern) -> list[re.Match | None]:
+    """Each opening tag's closing tag; None when none follows before the next opening tag.
+
+    Found with one pass over the text, so a text of many unclosed tags stays linear.
+    """
+    closes = list(close.finditer(text))
+    starts = [c.start() for c in closes]
+    out: list[re.Match | None] = []
+    for i, m in enumerate(opens):
+        j = bisect.bisect_left(starts, m.end())
+        limit = opens[i + 1].start() if i + 1 < len(opens) else len(text)
+        out.append(closes[j] if j < len(closes) and closes[j].start() < limit else None)
+    return out
+
+
+def _at_end(text: str, pos: int) -> bool:
+    """Whether only whitespace follows `pos`: markup cut off there was truncated, not mangled."""
+    return _SPACES.match(text, pos).end() == len(text)  # type: ignore[union-attr]
+
+
 def _scan_tags(text: str, merge_adjacent: bool) -> list[_Markup]:
     """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
     found: list[_Markup] = []
-    for m in _TAG_OPEN.finditer(text):
+    opens = list(_TAG_OPEN.finditer(text))
+    pairs = {kind: _closing(text, opens, close) for kind, close in _TAG_CLOSE.items()}
+    for i, m in enumerate(opens):
         kind = m.group(1).lower()
-        close = _TAG_CLOSE[kind].search(text, m.end())
-        reopen = _TAG_OPEN.search(text, m.end())
-        problem = None
-        if close is None or (reopen is not None and reopen.start() < close.start()):
-            # Unclosed: the coordinates are the bracketed value right after the tag, if any.
+        close, problem = pairs[kind][i], None
+        if close is None:  # the coordinates are the bracketed value right after the tag, if any
             body = _SPACES.match(text, m.end()).end()  # type: ignore[union-attr]
-            body_end = _balanced_end(text, body) if text.startswith("[", body) else m.end()
-            end, problem = body_end, ("truncated" if not text[body_end:].strip() else "malformed")
+            limit = opens[i + 1].start() if i + 1 < len(opens) else len(text)
+            body_end = _balanced_end(text, body, limit) if text.startswith("[", body) else m.end()
+            end, problem = body_end, ("truncated" if _at_end(text, body_end) else "malformed")
         else:
             body_end, end = close.start(), close.end()
         value, why = parse_json_lenient(text[m.end() : body_end])
         coords, complete = _coords(value, _ARITY[kind])
         problem = problem or (why if why in ("truncated", "malformed") else None) or (None if complete else "malformed")
-        phrase = _phrase_before(text, m.start())
         prev = found[-1] if found else None
         if merge_adjacent and prev and prev.end == m.start() and prev.items and prev.items[0][1] == kind:
             prev.items += [(prev.items[0][0], kind, c) for c in coords]
             prev.end, prev.problem = end, prev.problem or problem
         else:
+            phrase = _phrase_before(text, m.start())
             found.append(_Markup(m.start(), end, "", [(phrase, kind, c) for c in coords], problem))
     return found
 
@@ -350,14 +376,13 @@ _ATTR = re.compile(r"([A-Za-z_][\w-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 def _scan_molmo(text: str) -> list[_Markup]:
     """Molmo's <point x= y=> and <points x1= y1= ...> elements."""
     found = []
-    for m in _MOLMO_OPEN.finditer(text):
+    opens = list(_MOLMO_OPEN.finditer(text))
+    for m, close in zip(opens, _closing(text, opens, _MOLMO_CLOSE)):
         attrs = {k.lower(): a if a or not b else b for k, a, b in _ATTR.findall(m.group(2))}
-        close = _MOLMO_CLOSE.search(text, m.end())
-        reopen = _MOLMO_OPEN.search(text, m.end())
         problem = None
-        if not m.group(3) or close is None or (reopen is not None and reopen.start() < close.start()):
+        if not m.group(3) or close is None:
             end, inner = m.end(), ""
-            problem = "truncated" if close is None and reopen is None and not text[m.end() :].strip() else "malformed"
+            problem = "truncated" if _at_end(text, m.end()) else "malformed"
         else:
             end, inner = close.end(), text[m.end() : close.start()]
         points, complete = _molmo_points(attrs)
@@ -394,21 +419,21 @@ _QWEN_KEYS = (("bbox_2d", "box"), ("point_2d", "point"))
 
 def _scan_qwen(text: str) -> list[_Markup]:
     """Qwen JSON groundings: fenced blocks, inline lists and bare objects."""
-    found: list[_Markup] = []
-    for m in _FENCE.finditer(text):
-        if _QWEN_START.search(m.group(1)):
-            found.append(_qwen_markup(text, m.start(), m.end(), m.group(1)))
-    pos = 0
+    found = [
+        _read_qwen(text, m.start(), m.end(), m.group(1)) for m in _FENCE.finditer(text) if _QWEN_START.search(m.group(1))
+    ]
+    fences, k, pos = [(f.start, f.end) for f in found], 0, 0
     for m in _QWEN_START.finditer(text):
-        if m.start() < pos or any(f.start <= m.start() < f.end for f in found):
-            continue
-        end = _balanced_end(text, m.start())
-        found.append(_qwen_markup(text, m.start(), end, text[m.start() : end]))
-        pos = end
+        while k < len(fences) and fences[k][1] <= m.start():
+            k += 1
+        if m.start() < pos or (k < len(fences) and fences[k][0] <= m.start()):
+            continue  # inside a fence or a list already read
+        pos = _balanced_end(text, m.start())
+        found.append(_read_qwen(text, m.start(), pos, text[m.start() : pos]))
     return sorted(found, key=lambda f: f.start)
 
 
-def _qwen_markup(text: str, start: int, end: int, body: str) -> _Markup:
+def _read_qwen(text: str, start: int, end: int, body: str) -> _Markup:
     value, why = parse_json_lenient(body)
     values = value if isinstance(value, list) else [value]
     if value is None:  # unreadable as a whole: read the objects one by one
@@ -429,10 +454,11 @@ def _qwen_markup(text: str, start: int, end: int, body: str) -> _Markup:
     return _Markup(start, end, "", items, problem)
 
 
-def _balanced_end(text: str, start: int) -> int:
-    """End of the JSON value opening at `start` (string-aware), or the end of the text."""
+def _balanced_end(text: str, start: int, stop: int | None = None) -> int:
+    """End of the JSON value opening at `start` (string-aware), or `stop` (the text's end)."""
     depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
+    stop = len(text) if stop is None else stop
+    for i in range(start, stop):
         ch = text[i]
         if in_string:
             escaped, in_string = (not escaped and ch == "\\"), (in_string and (escaped or ch != '"'))
@@ -444,7 +470,7 @@ def _balanced_end(text: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return i + 1
-    return len(text)
+    return stop
 
 
 # --- lenient JSON ---------------------------------------------------------------------------
@@ -626,20 +652,3 @@ def parse_format_name(name: str) -> tuple[str, str]:
     format_name(fmt, kind)  # validates both parts with the choices in its message
     return fmt, kind
 
-
-__all__ = [
-    "FORMATS",
-    "FRAME_KINDS",
-    "FRAME_DECIMALS",
-    "PARSE_REASONS",
-    "Frame",
-    "Grounding",
-    "format_name",
-    "parse_format_name",
-    "parse_groundings",
-    "parse_json_lenient",
-    "qwen_resized_frame",
-    "qwen_smart_resize",
-    "render_trace",
-    "strip_groundings",
-]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -412,3 +413,17 @@ def test_parsers_never_raise_on_mangled_renderings(scene, fmt, data):
 )
 def test_strip_groundings_table(text, fmt, plain):
     assert strip_groundings(text, fmt) == plain
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    ["<point>[[1,2]", "the cat <box>[[1,2,3,4]]</box> ", '{"bbox_2d": [1,2 ', '<points x1="1" y1="2" ', "{[", '```json\n[{"a',
+     '"' + "'"],
+)
+def test_parsing_long_degenerate_text_stays_linear(chunk):
+    text = chunk * 3000  # a quadratic scan of this takes minutes; a linear one well under a second
+    started = time.perf_counter()
+    for fmt in FORMATS:
+        parse_groundings(text, fmt, PIXEL)
+        strip_groundings(text, fmt)
+    assert time.perf_counter() - started < 10.0
