@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from synth import __version__
 from synth.errors import SynthError
@@ -51,7 +52,7 @@ def fail(exc: BaseException) -> None:
     """Print a user-facing error (no traceback unless --debug) and exit 2."""
     if _State.debug:
         console.print_exception()
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -31,7 +31,7 @@ from synth.stages.extract import ExtractStage
 from synth.stages.extract import validate_prompts as validate_extract_prompts
 from synth.stages.ground import GroundStage
 from synth.stages.ground import validate_prompts as validate_ground_prompts
-from synth.stages.read import ReadStage
+from synth.stages.read import ReadStage, source_problems
 from synth.stages.teach import TeachStage
 from synth.stages.teach import validate_prompts as validate_teach_prompts
 
@@ -60,6 +60,7 @@ def validate_run_config(cfg: RunConfig) -> list[str]:
     """Problems a run would hit before loading any model: prompt placeholders, stage inputs."""
     prompts = RunContext().prompts_dir
     problems = [
+        *source_problems(cfg.source),
         *validate_teach_prompts(cfg.teacher, prompts),
         *validate_extract_prompts(cfg.extract, prompts),
         *validate_ground_prompts(cfg.ground, prompts),
