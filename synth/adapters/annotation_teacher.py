@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from synth.adapters.base import Completion, TeacherRequest, TeacherResponse
-from synth.core.answers import normalize_relation
+from synth.core.answers import normalize_relation, normalize_yes_no
 from synth.core.records import Item
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
@@ -38,6 +38,8 @@ ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 MAX_LISTED = 12
 RELATION_WORDS = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below"}
 YES_NO_START = re.compile(r"^\s*(is|are|does|do|can|was|were)\b", re.IGNORECASE)
+WHICH_START = re.compile(r"^\s*which\b", re.IGNORECASE)
+WHICH_AXIS = re.compile(r"\b(left|right|above|below|higher|lower|top|bottom)\b")
 
 
 @dataclass
@@ -212,7 +214,8 @@ def spatial_trace(item: Item, width: int, height: int, rng: random.Random) -> st
         names, centres = names[::-1], centres[::-1]
     (ax, ay), (bx, by) = centres
     dx, dy = ax - bx, ay - by
-    relation = ("left" if dx < 0 else "right") if abs(dx) >= abs(dy) else ("above" if dy < 0 else "below")
+    axis = _asked_axis(item) or ("x" if abs(dx) >= abs(dy) else "y")
+    relation = ("left" if dx < 0 else "right") if axis == "x" else ("above" if dy < 0 else "below")
     subject, other = names
     places = [region(x, y, width, height) for x, y in centres]
     facts = rng.choice([
@@ -220,27 +223,56 @@ def spatial_trace(item: Item, width: int, height: int, rng: random.Random) -> st
         f"The {other} is {places[1]}, and the {subject} is {places[0]}.",
     ])
     statement = f"Comparing their centres, the {subject} is {RELATION_WORDS[relation]} the {other}."
-    answer, conclusion = _spatial_answer(item, relation, dx, dy)
+    answer, conclusion = _spatial_answer(item, names, relation, dx, dy)
     return f"{facts} {statement} {conclusion}\n<answer>{answer}</answer>"
 
 
-def _spatial_answer(item: Item, relation: str, dx: float, dy: float) -> tuple[str, str]:
-    """The answer in the form the question wants, and the closing sentence."""
-    if item.choices:
-        for i, choice in enumerate(item.choices):
-            if normalize_relation(choice) == relation:
-                return item.choices[i], f"That matches option {chr(65 + i)}."
-        raise ValueError(f"no option among {item.choices} states the relation {relation!r}")
-    if YES_NO_START.match(item.question):
-        asked = normalize_relation(item.question)
+X_WORDS = re.compile(r"\b(left|right)\b")
+Y_WORDS = re.compile(r"\b(above|below|higher|lower|top|bottom|under|beneath|over)\b")
+
+
+def _asked_axis(item: Item) -> str | None:
+    """"x" or "y" when the question and options speak of one axis only, else None (the dominant one)."""
+    text = " ".join([item.question, *item.choices]).lower()
+    horizontal, vertical = bool(X_WORDS.search(text)), bool(Y_WORDS.search(text))
+    if horizontal == vertical:
+        return None
+    return "x" if horizontal else "y"
+
+
+def _spatial_answer(item: Item, names: list[str], relation: str, dx: float, dy: float) -> tuple[str, str]:
+    """The answer in the form the question wants, and the closing sentence.
+
+    `names` is (subject, other); `dx`, `dy` are the subject's centre minus the other's.
+    """
+    question, choices = item.question, item.choices
+    yes_no_options = bool(choices) and all(normalize_yes_no(c) is not None for c in choices)
+    if WHICH_START.match(question) and not choices:
+        word = WHICH_AXIS.search(question.lower())
+        if word is None:
+            raise ValueError(f"the question asks a relation boxes cannot decide: {question!r}")
+        sign = {"left": -dx, "right": dx, "above": -dy, "higher": -dy, "top": -dy,
+                "below": dy, "lower": dy, "bottom": dy}[word.group(1)]
+        name = names[0] if sign > 0 else names[1]
+        return name, f"So the answer is the {name}."
+    if yes_no_options or (YES_NO_START.match(question) and not choices):
+        asked = normalize_relation(question)
         if asked in (None, "front", "behind"):
-            raise ValueError(f"the question asks a relation boxes cannot decide: {item.question!r}")
+            raise ValueError(f"the question asks a relation boxes cannot decide: {question!r}")
         holds = {"left": dx < 0, "right": dx > 0, "above": dy < 0, "below": dy > 0}[asked]
-        return ("yes", "So the answer is yes.") if holds else ("no", "So the answer is no.")
-    asked = normalize_relation(item.question)
-    if asked in ("front", "behind"):
-        raise ValueError(f"the question asks about depth, which boxes cannot decide: {item.question!r}")
-    return relation, f"So the answer is {relation}."
+        answer = "yes" if holds else "no"
+        if not choices:
+            return answer, f"So the answer is {answer}."
+        matches = [i for i, c in enumerate(choices) if normalize_yes_no(c) == answer]
+    else:
+        if normalize_relation(question) in ("front", "behind"):
+            raise ValueError(f"the question asks about depth, which boxes cannot decide: {question!r}")
+        if not choices:
+            return relation, f"So the answer is {relation}."
+        matches = [i for i, c in enumerate(choices) if normalize_relation(c) == relation]
+    if len(matches) != 1:
+        raise ValueError(f"not exactly one option among {choices} fits the relation {relation!r}")
+    return item.choices[matches[0]], f"That matches option {chr(65 + matches[0])}."
 
 
 # --- the backend -------------------------------------------------------------------------------

@@ -108,6 +108,14 @@ SPATIAL_BOXES = [[200, 100, 260, 160], [20, 120, 80, 180]]  # laptop on the righ
     ("Where is the cup relative to the laptop?", [], "left"),
     ("Where is the laptop relative to the cup?", [], "right"),
     ("Where is the cup relative to the laptop?", ["A. left", "B. right"], "A"),
+    ("Where is the cup relative to the laptop?", ["left", "right"], "left"),
+    ("Is the cup to the left of the laptop?", ["yes", "no"], "yes"),
+    ("Is the laptop to the left of the cup?", ["A. yes", "B. no"], "B"),
+    ("Is the cup to the left or to the right of the laptop?", ["left", "right"], "left"),
+    ("Is the laptop above or below the cup?", ["above", "below"], "above"),
+    ("Which is further left, the cup or the laptop?", [], "cup"),
+    ("Which object is on the right, the laptop or the cup?", [], "laptop"),
+    ("Which one is higher, the cup or the laptop?", [], "laptop"),
 ])
 def test_spatial_trace_states_the_relation_and_answers_the_question(question, choices, gold):
     item = Item("s", question, gold, task="spatial", label="laptop|cup", boxes=SPATIAL_BOXES, choices=choices)
