@@ -24,8 +24,10 @@ nearest integer, while a point is written as the index of the cell that holds it
 read back as that cell's centre, so a pixel-centre point survives the pixel frame exactly and
 never lands on a cell edge. Every round trip is exact to half a unit of the rendered precision.
 
-Parsing never raises on model text. Offsets refer to the text as given: think blocks are not
-cut out because grounded traces ground inside their reasoning; code fences are looked into.
+Parsing never raises on model text. Offsets refer to the text as given. Grounded traces ground
+inside their reasoning, so markup in think blocks counts; only for molmo and qwen, whose models
+ground in their final answer, markup inside a closed think block is dropped as a draft when
+markup also follows it. Code fences are looked into.
 JSON is read strictly first, then repaired (trailing commas, single quotes, a truncated tail).
 Phrases come from the markup where the format carries them (molmo ``alt``, qwen ``label``);
 for tvg and ivgr they are guessed from the words just before the tag (up to four, after the
@@ -298,11 +300,13 @@ class _Markup:
 
 
 def _numbers(value: Any, arity: int) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) == arity
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    )
+    """Whether `value` is `arity` finite numbers (JSON integers can be too large for a float)."""
+    if not isinstance(value, (list, tuple)) or len(value) != arity:
+        return False
+    try:
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    except OverflowError:
+        return False
 
 
 def _coords(value: Any, arity: int) -> tuple[list[tuple[float, ...]], bool]:
@@ -589,21 +593,33 @@ def parse_groundings(text: str, fmt: str, frame: Frame) -> tuple[list[Grounding]
         PARSE_REASONS (the first problem in text order); what could be read is still returned.
         Never raises on the text; an unknown `fmt` (a configuration error) raises ValueError.
     """
-    markups = _scan(text if isinstance(text, str) else "", fmt)
-    reasons = [m.problem for m in markups if m.problem]
+    text = text if isinstance(text, str) else ""
+    markups = _drop_drafts(text, fmt, _scan(text, fmt))
+    if not markups:
+        return [], "no_groundings"
     out: list[Grounding] = []
+    reasons: list[str | None] = []
     for markup in markups:
+        reasons.append(markup.problem)
         groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
         for phrase, kind, coords in markup.items:
             groups.setdefault((phrase, kind), []).append(coords)
         for (phrase, kind), coords in groups.items():
             pixels, inside = _to_pixels(coords, kind, frame)
-            if not inside:
-                reasons.append("out_of_frame")
-            out.append(Grounding(phrase, kind, pixels, markup.start, markup.end))  # type: ignore[arg-type]
-    if not markups:
-        return [], "no_groundings"
-    return out, (reasons[0] if reasons else None)
+            reasons.append(None if inside else "out_of_frame")
+            if pixels:
+                out.append(Grounding(phrase, kind, pixels, markup.start, markup.end))  # type: ignore[arg-type]
+    return out, next((r for r in reasons if r), None)
+
+
+def _drop_drafts(text: str, fmt: str, markups: list[_Markup]) -> list[_Markup]:
+    """Molmo and Qwen ground in their final answer: when markup follows the last closed think
+    block, the markup inside it was a draft and is left out."""
+    if fmt in ("molmo", "qwen"):
+        cut = text.rfind("</think>")
+        if cut >= 0 and any(m.start > cut for m in markups):
+            return [m for m in markups if m.start > cut]
+    return markups
 
 
 def _to_pixels(coords: list[tuple[float, ...]], kind: str, frame: Frame) -> tuple[list[tuple[float, ...]], bool]:
@@ -614,7 +630,10 @@ def _to_pixels(coords: list[tuple[float, ...]], kind: str, frame: Frame) -> tupl
     inside = bool(((xy >= 0) & (xy <= limit * (1 + 1e-9))).all())
     if kind == "point" and FRAME_DECIMALS[frame.kind] == 0:
         xy = xy + 0.5 * (xy == np.floor(xy))  # an integer names a cell: read its centre
-    return [tuple(float(v) for v in row) for row in frame.from_frame(xy)], inside
+    with np.errstate(over="ignore"):
+        pixels = frame.from_frame(xy)
+    # A number near the float limit in a normalised frame overflows; such a row was out of frame.
+    return [tuple(float(v) for v in row) for row in pixels if np.isfinite(row).all()], inside
 
 
 def strip_groundings(text: str, fmt: str) -> str:

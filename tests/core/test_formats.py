@@ -293,10 +293,15 @@ PIXEL = Frame("pixel", 640, 480)
         ('[{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7, 8], "label": "b"}]', "qwen",
          [("a", "box", [(1, 2, 3, 4)]), ("b", "box", [(5, 6, 7, 8)])], None),
         ('The answer is {"answer": 3}.', "qwen", [], "no_groundings"),
+        ('<think>maybe [{"point_2d": [1, 1], "label": "dog"}]</think>[{"point_2d": [10, 20], "label": "dog"}]', "qwen",
+         [("dog", "point", [(10.5, 20.5)])], None),  # the draft in the think block is left out
+        ('<think>a dog [{"point_2d": [1, 1], "label": "dog"}]</think>One.', "qwen",
+         [("dog", "point", [(1.5, 1.5)])], None),  # a grounded trace: its groundings are in the think block
         ("the apples <point>[[10,20],[30,", "tvg", [("apples", "point", [(10.5, 20.5)])], "truncated"),
         ("two cars <box>[1,2,3,4]</box> here", "tvg", [("cars", "box", [(1, 2, 3, 4)])], None),
         ("a cat <point>[[1,2,3]]</point>", "tvg", [], "malformed"),
         ("a cat <point>[[NaN, 2]]</point>", "tvg", [], "malformed"),
+        ("a cat <point>[[1" + "0" * 400 + ", 2], [1e999, 2]]</point>", "tvg", [], "malformed"),  # beyond float
         ("a cat <point>[[1,2]] sits", "tvg", [("cat", "point", [(1.5, 2.5)])], "malformed"),
         ("no tags at all", "tvg", [], "no_groundings"),
         ("<think>the ball <box>[50,80,120,150]</box> is red</think><answer>Blue</answer>", "ivgr",
@@ -326,6 +331,8 @@ def test_molmo_norm100_and_out_of_frame():
     assert why is None and found.coords == [(20.0, 20.0), (61.0, 40.5)]
     (found,), why = parse_groundings("a cup <box>[[0,0,1200,10]]</box>", "tvg", Frame("norm1000", 100, 100))
     assert why == "out_of_frame" and found.coords == [(0.0, 0.0, 120.0, 1.0)]
+    (found,), why = parse_groundings("a cup <point>[[1,2],[1e308,2]]</point>", "tvg", Frame("norm1", 1000, 10))
+    assert why == "out_of_frame" and found.coords == [(1000.0, 20.0)]  # the overflowing point is dropped
 
 
 def test_parse_spans_point_at_the_markup():
@@ -358,7 +365,7 @@ def test_parse_json_lenient_table(text, value, reason):
 FRAGMENTS = [
     "<point>", "</point>", "<box>", "</box>", "<points", "<point ", 'x="', 'x1="', 'y1="', 'alt="', '">', "</points>",
     "[", "]", "[[", "]]", "{", "}", '"bbox_2d"', "'point_2d'", ": ", ", ", '"label": "', '"', "'", "```json\n",
-    "```", "<think>", "</think>", "<answer>", "NaN", "-", "1e9", "12", "3.5", " ", "\n", "cat", ".", "\\",
+    "```", "<think>", "</think>", "<answer>", "NaN", "-", "1e9", "9" * 400, "1e999", "12", "3.5", " ", "\n", "cat", ".", "\\",
 ]
 
 
@@ -373,7 +380,7 @@ def test_parsers_never_raise_on_arbitrary_text(text, fmt, kind):
     groundings, reason = parse_groundings(text, fmt, frame)
     assert reason is None or reason in PARSE_REASONS
     for g in groundings:
-        assert g.kind in ("point", "box")
+        assert g.kind in ("point", "box") and g.coords
         assert all(len(c) == (2 if g.kind == "point" else 4) and all(map(math.isfinite, c)) for c in g.coords)
         assert 0 <= g.start < g.end <= len(text)
     assert isinstance(strip_groundings(text, fmt), str)
