@@ -1,6 +1,5 @@
 """The SAM-based grounding agent: phrases in a trace become instance masks, boxes and points.
 
-- `phrases`: finding every mention of an object phrase in a trace (plural-aware).
 - `extraction`: the objects of a trace, from the item's phrases or the teacher's JSON answer.
 - `prompts`: the extract/pointing templates and the run's teacher for them.
 - `relations`: the spatial relation a question/answer claims, and whether boxes satisfy it.

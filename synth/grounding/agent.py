@@ -25,7 +25,7 @@ import numpy as np
 from synth.adapters.base import MaskResult, Prompt, Segmenter
 from synth.core.geometry import mask_to_rle
 from synth.core.records import Candidate, Instance, ItemRecord, Reject
-from synth.grounding.phrases import same_object
+from synth.core.phrases import same_object
 from synth.grounding.proposals import Proposal, ProposalContext, Proposer
 from synth.grounding.relations import Claim, parse_claim, relation_holds
 from synth.grounding.verify import Failure, Segment, VerifyConfig, check_attempt

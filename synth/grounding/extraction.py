@@ -18,7 +18,7 @@ from typing import Any
 
 from synth.core.answers import normalize_count, strip_think
 from synth.core.records import GroundedObject, Item
-from synth.grounding.phrases import find_mentions, label_names, same_object
+from synth.core.phrases import find_mentions, label_names, same_object
 from synth.grounding.relations import question_objects
 
 #: JSON schema of the extractor's answer (sent as the request's `json_schema`).

@@ -30,7 +30,7 @@ from synth.config.base import Strict
 from synth.core.formats import Frame, parse_groundings
 from synth.core.geometry import mask_to_point, mask_to_xyxy, rle_to_mask
 from synth.core.records import Candidate, GroundedObject, ItemRecord
-from synth.grounding.phrases import label_names, same_object
+from synth.core.phrases import label_names, same_object
 from synth.grounding.prompts import fill_template
 from synth.grounding.relations import question_objects
 

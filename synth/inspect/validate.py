@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from synth.core.geometry import point_in_mask, rle_to_mask, rle_to_xyxy
+from synth.core.phrases import same_object
 from synth.core.records import check_reason
 from synth.core.rows import row_id
 from synth.core.shards import Output, file_sha256
@@ -107,13 +108,14 @@ def _span_problems(obj: dict[str, Any], trace: str) -> list[str]:
     if not obj["phrase"]:
         return ["phrase is empty"]
     problems = []
-    phrase = obj["phrase"].lower()
+    phrase = obj["phrase"]
     for span in obj["spans"]:
         start, end = span["start"], span["end"]
         if start is None or end is None or not 0 <= start < end <= len(trace):
             problems.append(f"span [{start}, {end}) lies outside the trace of {len(trace)} characters")
-        elif phrase not in trace[start:end].lower():
-            problems.append(f"span [{start}, {end}) reads {trace[start:end]!r}, which does not contain the phrase")
+        elif not same_object(trace[start:end], phrase):
+            # A mention may differ from the phrase in case and number ("a coin" grounds "coins").
+            problems.append(f"span [{start}, {end}) reads {trace[start:end]!r}, which does not name the phrase")
     return problems
 
 

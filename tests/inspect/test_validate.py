@@ -64,7 +64,7 @@ BREAKERS = [
     (_box_outside, "is not inside the 64x48 image"),
     (_loose_box, "box [2, 3, 14, 14] is not the tight box of its mask [3, 3, 14, 14]"),
     (_point_outside, "point [0.5, 0.5] lies outside its mask"),
-    (_span_off_phrase, "span [0, 5) reads 'I loo', which does not contain the phrase"),
+    (_span_off_phrase, "span [0, 5) reads 'I loo', which does not name the phrase"),
     (_span_past_trace, "lies outside the trace"),
     (_wrong_sha, "image_sha256 does not match"),
     (_wrong_size, "image decodes to 64x48, row says image_width x image_height = 65x48"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from synth.grounding.phrases import find_mentions, normalize_phrase, plural, same_object, singular
+from synth.core.phrases import find_mentions, normalize_phrase, plural, same_object, singular
 
 
 @pytest.mark.parametrize(
