@@ -28,7 +28,7 @@ from pycocotools import mask as mask_utils
 
 from synth.core.geometry import point_in_mask, rle_to_mask
 from synth.core.shards import load_output
-from synth.grounding.phrases import same_object
+from synth.core.phrases import same_object
 
 
 @dataclass
