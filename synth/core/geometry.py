@@ -17,6 +17,7 @@ that differ), which is a bug in the caller, not bad data.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import cv2
@@ -88,7 +89,10 @@ def _crop_counts(mask: np.ndarray, bounds: tuple[int, int, int, int] | None) -> 
 
 def rle_to_mask(rle: RLE) -> np.ndarray:
     """Decode COCO RLE (compressed string/bytes or uncompressed list counts) to a (H, W) bool mask."""
-    return mask_utils.decode(_coded(rle)).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools' decode trips NumPy 2's `copy=` deprecation inside its own code; harmless.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(_coded(rle)).astype(bool)
 
 
 def rle_area(rle: RLE) -> int:

@@ -264,9 +264,10 @@ def test_qwen_smart_resize_invariants(height, width):
 @pytest.mark.models
 def test_qwen_smart_resize_matches_transformers():
     reference = pytest.importorskip("transformers.models.qwen2_vl.image_processing_qwen2_vl").smart_resize
+    limits = st.sampled_from([(56 * 56, 14 * 14 * 4 * 1280), (3136, 200704)])
 
     @settings(max_examples=500, deadline=None)
-    @given(st.integers(28, 5000), st.integers(28, 5000), st.sampled_from([(56 * 56, 14 * 14 * 4 * 1280), (3136, 200704)]))
+    @given(st.integers(28, 5000), st.integers(28, 5000), limits)
     def agrees(height, width, limits):
         if max(height, width) / min(height, width) <= 200:
             expected = tuple(reference(height, width, min_pixels=limits[0], max_pixels=limits[1]))
@@ -365,7 +366,8 @@ def test_parse_json_lenient_table(text, value, reason):
 FRAGMENTS = [
     "<point>", "</point>", "<box>", "</box>", "<points", "<point ", 'x="', 'x1="', 'y1="', 'alt="', '">', "</points>",
     "[", "]", "[[", "]]", "{", "}", '"bbox_2d"', "'point_2d'", ": ", ", ", '"label": "', '"', "'", "```json\n",
-    "```", "<think>", "</think>", "<answer>", "NaN", "-", "1e9", "9" * 400, "1e999", "12", "3.5", " ", "\n", "cat", ".", "\\",
+    "```", "<think>", "</think>", "<answer>", "NaN", "-", "1e9", "9" * 400, "1e999", "12", "3.5", " ", "\n",
+    "cat", ".", "\\",
 ]
 
 
@@ -424,8 +426,15 @@ def test_strip_groundings_table(text, fmt, plain):
 
 @pytest.mark.parametrize(
     "chunk",
-    ["<point>[[1,2]", "the cat <box>[[1,2,3,4]]</box> ", '{"bbox_2d": [1,2 ', '<points x1="1" y1="2" ', "{[", '```json\n[{"a',
-     '"' + "'"],
+    [
+        "<point>[[1,2]",
+        "the cat <box>[[1,2,3,4]]</box> ",
+        '{"bbox_2d": [1,2 ',
+        '<points x1="1" y1="2" ',
+        "{[",
+        '```json\n[{"a',
+        '"' + "'",
+    ],
 )
 def test_parsing_long_degenerate_text_stays_linear(chunk):
     text = chunk * 3000  # a quadratic scan of this takes minutes; a linear one well under a second

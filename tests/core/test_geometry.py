@@ -113,6 +113,14 @@ def test_nonbool_masks_count_every_nonzero_value():
     assert mask_to_point(mask.astype(np.uint8) * 0) is None
 
 
+def test_strided_views_give_the_same_geometry_as_copies():
+    mask = _disc(40, 30, 12, 20, 9) | _disc(40, 30, 25, 5, 3)
+    for view in (mask[::2, ::3], mask.T, mask[::-1]):
+        copy = np.ascontiguousarray(view)
+        assert mask_to_rle_box_point(view) == mask_to_rle_box_point(copy)
+        assert [p.sum() for p in mask_to_instances(view)] == [p.sum() for p in mask_to_instances(copy)]
+
+
 def test_wrong_rank_is_a_clear_error():
     with pytest.raises(ValueError, match=r"2-D \(H, W\).*\(1, 4, 4\)"):
         mask_to_xyxy(np.ones((1, 4, 4), dtype=bool))
