@@ -423,9 +423,8 @@ _QWEN_KEYS = (("bbox_2d", "box"), ("point_2d", "point"))
 
 def _scan_qwen(text: str) -> list[_Markup]:
     """Qwen JSON groundings: fenced blocks, inline lists and bare objects."""
-    found = [
-        _read_qwen(text, m.start(), m.end(), m.group(1)) for m in _FENCE.finditer(text) if _QWEN_START.search(m.group(1))
-    ]
+    fenced = [m for m in _FENCE.finditer(text) if _QWEN_START.search(m.group(1))]
+    found = [_read_qwen(text, m.start(), m.end(), m.group(1)) for m in fenced]
     fences, k, pos = [(f.start, f.end) for f in found], 0, 0
     for m in _QWEN_START.finditer(text):
         while k < len(fences) and fences[k][1] <= m.start():
