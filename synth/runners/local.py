@@ -30,11 +30,17 @@ class LocalExecutor:
         self.on_stage_done = on_stage_done
 
     def run(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
-        for stage in self.stages:
-            stage.setup()
-        for records in batches:
+        try:
             for stage in self.stages:
-                records = call_stage(stage, records)
-                if self.on_stage_done:
-                    self.on_stage_done(stage.name, len(records))
-            yield records
+                stage.setup()
+            for records in batches:
+                for stage in self.stages:
+                    records = call_stage(stage, records)
+                    if self.on_stage_done:
+                        self.on_stage_done(stage.name, len(records))
+                yield records
+        finally:
+            for stage in self.stages:
+                close = getattr(stage, "close", None)
+                if close is not None:
+                    close()

@@ -10,17 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 
-from synth.adapters.base import Teacher
 from synth.errors import SynthError
 from synth.stages.base import RunContext
-from synth.stages.teach import TeachConfig, TeachStage
-
-
-def build_teacher(config: TeachConfig, output_dir: Path) -> Teacher:
-    """A teacher for `config`, not yet set up (used by the stages that ask the teacher things)."""
-    return TeachStage(config, RunContext(output_dir=Path(output_dir)))._build_teacher()
+from synth.stages.teach import TeachConfig, build_teacher
 
 
 @contextmanager

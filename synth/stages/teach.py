@@ -143,6 +143,29 @@ def item_seed(seed: int, item_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{item_id}".encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def build_teacher(config: TeachConfig, output_dir: Path) -> Teacher:
+    """The teacher `config` names, not yet set up (nothing heavy is imported until `setup()`)."""
+    if config.backend == "annotation":
+        from synth.adapters.annotation_teacher import AnnotationTeacher
+
+        return AnnotationTeacher(seed=config.seed)
+    if config.backend == "vllm_engine":
+        from synth.adapters.vllm_engine import VllmEngineTeacher
+
+        return VllmEngineTeacher(config.model or "", config.engine_args, config.server_env, config.max_pixels)
+    from synth.adapters.vllm_server import ClientSettings, OwnedServerSettings, VllmServerTeacher
+
+    client = ClientSettings(
+        base_url=config.base_url, model=config.model, api_key=config.api_key,
+        concurrency=config.concurrency, engine_batch=config.engine_batch,
+        request_timeout_s=config.request_timeout_s, retries=config.retries, max_pixels=config.max_pixels)
+    owned = OwnedServerSettings(
+        python=config.python, engine_args=list(config.engine_args), env=dict(config.server_env),
+        port=config.port, health_timeout_s=config.health_timeout_s,
+        log_path=str(Path(output_dir) / "vllm_server.log"))
+    return VllmServerTeacher(client, owned)
+
+
 class TeachStage:
     """Samples k traces per item and marks the correct ones (module docstring)."""
 
@@ -165,34 +188,12 @@ class TeachStage:
         self._system = (prompts_dir / self.config.system_prompt).read_text().strip()
         self._templates = {t: (prompts_dir / f).read_text() for t, f in self.config.prompts.items()}
         if self.teacher is None:
-            self.teacher = self._build_teacher()
+            self.teacher = build_teacher(self.config, Path(self.context.output_dir))
         self.teacher.setup()
         template_sha = getattr(self.teacher, "template_sha256", None)
         for task, template in self._templates.items():
             text = template_sha or f"{self._system}\n\0\n{template}"
             self._prompt_sha[task] = hashlib.sha256(text.encode()).hexdigest()
-
-    def _build_teacher(self) -> Teacher:
-        config = self.config
-        if config.backend == "annotation":
-            from synth.adapters.annotation_teacher import AnnotationTeacher
-
-            return AnnotationTeacher(seed=config.seed)
-        if config.backend == "vllm_engine":
-            from synth.adapters.vllm_engine import VllmEngineTeacher
-
-            return VllmEngineTeacher(config.model or "", config.engine_args, config.server_env, config.max_pixels)
-        from synth.adapters.vllm_server import ClientSettings, OwnedServerSettings, VllmServerTeacher
-
-        client = ClientSettings(
-            base_url=config.base_url, model=config.model, api_key=config.api_key,
-            concurrency=config.concurrency, engine_batch=config.engine_batch,
-            request_timeout_s=config.request_timeout_s, retries=config.retries, max_pixels=config.max_pixels)
-        owned = OwnedServerSettings(
-            python=config.python, engine_args=list(config.engine_args), env=dict(config.server_env),
-            port=config.port, health_timeout_s=config.health_timeout_s,
-            log_path=str(Path(self.context.output_dir) / "vllm_server.log"))
-        return VllmServerTeacher(client, owned)
 
     def close(self) -> None:
         """Release the teacher (stops an owned server)."""
