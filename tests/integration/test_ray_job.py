@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def ray_head(tmp_path):
+def ray_head():
     if not (BIN / "ray").exists():
         pytest.skip("the ray command line is not installed (pip install 'ray[default]')")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    # The head runs job entrypoints with its own PATH: it must find this environment's `synth`.
+    path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     dashboard = _free_port()
     start = [
         str(BIN / "ray"), "start", "--head", "--num-cpus=2", "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--port={_free_port()}",
-        "--disable-usage-stats", f"--temp-dir={tmp_path / 'ray'}",
+        # Ray's socket paths must stay under 108 bytes: a short temp dir, not pytest's.
+        "--disable-usage-stats", f"--temp-dir={tempfile.mkdtemp(prefix='ray-', dir='/tmp')}",
     ]
-    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    done = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
     try:
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
@@ -45,7 +50,6 @@ def ray_head(tmp_path):
 def test_demo_runs_as_a_submitted_job(ray_head, tmp_path):
     address, env = ray_head
     out = tmp_path / "out"
-    env = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     submit = [
         str(BIN / "ray"), "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
         "synth", "run", "pipelines/demo.yaml", "--quiet", "--output", str(out), "--set", "source.limit=3",
