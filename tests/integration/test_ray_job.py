@@ -6,8 +6,11 @@ import os
 import shutil
 import socket
 import subprocess
+import signal
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_head():
+    """A head on 127.0.0.1 in its own process group, so teardown stops this cluster and no other
+    (`ray stop` would stop every Ray on the machine)."""
     if not (BIN / "ray").exists():
         pytest.skip("the ray command line is not installed (pip install 'ray[default]')")
     # The head runs job entrypoints with its own PATH: it must find this environment's `synth`.
@@ -34,17 +39,38 @@ def ray_head():
     env.pop("RAY_ADDRESS", None)
     dashboard = _free_port()
     start = [
-        str(BIN / "ray"), "start", "--head", "--num-cpus=2", "--node-ip-address=127.0.0.1",
+        str(BIN / "ray"), "start", "--head", "--block", "--num-cpus=2", "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--port={_free_port()}",
         # Ray's socket paths must stay under 108 bytes: a short temp dir, not pytest's.
         "--disable-usage-stats", f"--temp-dir={tempfile.mkdtemp(prefix='ray-', dir='/tmp')}",
     ]
-    done = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
+    head = subprocess.Popen(start, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    address = f"http://127.0.0.1:{dashboard}"
     try:
-        yield f"http://127.0.0.1:{dashboard}", env
+        _wait_for_jobs_api(address, head)
+        yield address, env
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            if head.poll() is not None:
+                break
+            os.killpg(head.pid, sig)
+            try:
+                head.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _wait_for_jobs_api(address: str, head: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            pytest.fail("ray start --head exited: " + head.stderr.read().decode()[-3000:])
+        try:
+            with urllib.request.urlopen(f"{address}/api/version", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the Ray jobs API at {address} did not come up in {timeout} s")
 
 
 def test_demo_runs_as_a_submitted_job(ray_head, tmp_path):
