@@ -5,8 +5,10 @@ run attempt, C: the commit number) and `manifest.json`. The manifest is the comm
 exists for a reader only once the manifest lists it. `ShardWriter.commit` writes the shards of a
 batch of finished items (each to `name.tmp`, fsync, rename) and then rewrites the manifest the same
 way, so a crash at any moment leaves either the old or the new manifest, never a half-written one.
-On restart, files the manifest does not list are leftovers of a crash and are deleted; the items
-the manifest lists are done and are skipped. The attempt number in each name keeps shards of a
+A commit that cannot be written (disk full, I/O error) removes its own files and raises
+`OutputWriteError`, so the last commit stays the state on disk. On restart, files the manifest does
+not list are leftovers of a crash and are deleted; the items the manifest lists are done and are
+skipped. The attempt number in each name keeps shards of a
 resumed run from ever reusing a name of an earlier attempt.
 
 Shards use the explicit schema of `synth.core.schema` (never inferred), zstd compression and
@@ -16,6 +18,7 @@ row groups of about 100 rows, so a reader can fetch a few rows without decoding 
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import logging
@@ -36,7 +39,7 @@ from synth.core.schema import SCHEMA_VERSION, Kind, SchemaError, arrow_schema, c
 from synth.errors import SynthError
 
 __all__ = [
-    "MANIFEST_NAME", "Output", "OutputError", "ShardWriter", "load_manifest", "load_output", "read_table",
+    "MANIFEST_NAME", "Output", "OutputError", "OutputWriteError", "ShardWriter", "load_manifest", "load_output", "read_table",
     "record_to_rows", "write_manifest",
 ]
 
@@ -53,6 +56,11 @@ _MANIFEST_KEYS = ("schema_version", "config_sha256", "items_in", "rows", "reject
 class OutputError(SynthError, ValueError):
     """An output folder cannot be used as it is (another config's run, a committed shard missing,
     a damaged manifest); the message says which and what to do."""
+
+
+class OutputWriteError(SynthError, OSError):
+    """A commit could not be written (disk full, I/O error). Its files were removed; the last
+    commit is intact, and a rerun resumes from it once the cause is fixed."""
 
 
 class ShardWriter:
@@ -91,7 +99,10 @@ class ShardWriter:
         self._check_listed()
         self.done_item_ids: set[str] = {i for s in manifest["shards"] for i in s.get("item_ids", [])}
         # Record the attempt now, so names of this attempt never repeat even if it dies uncommitted.
-        write_manifest(self.out_dir, self._manifest)
+        try:
+            write_manifest(self.out_dir, self._manifest)
+        except OSError as exc:
+            raise _write_error(self.out_dir, "cannot start the run", exc) from exc
 
     @classmethod
     def open(
@@ -133,21 +144,34 @@ class ShardWriter:
 
         Raises:
             ValueError: an item would vanish (no row and no reject), rows belong to an item not
-                listed, an item was committed before, or a row does not fit the schema.
+                listed, an item was committed before or is listed twice, a row id repeats, or a
+                row does not fit the schema.
+            OutputWriteError: the disk is full or a write failed; this commit's files are
+                removed and the manifest still holds the last commit.
         """
         ids = list(item_ids)
         self._check_commit(rows, rejects, ids)
         manifest = copy.deepcopy(self._manifest)
         manifest["commits"] += 1
-        for kind, data in (("rows", rows), ("rejects", rejects)):
-            if data:
-                entry = self._write_shard(kind, data, manifest["attempts"], manifest["commits"])  # type: ignore[arg-type]
-                manifest["shards"].append(entry)
-                manifest[kind] += entry["rows"]
-        manifest["items_in"] += len(set(ids))
-        if summary is not None:
-            manifest["summary"] = summary
-        write_manifest(self.out_dir, manifest)
+        written: list[str] = []
+        try:
+            for kind, data in (("rows", rows), ("rejects", rejects)):
+                if data:
+                    entry = self._write_shard(kind, data, manifest["attempts"], manifest["commits"])  # type: ignore[arg-type]
+                    written.append(entry["path"])
+                    manifest["shards"].append(entry)
+                    manifest[kind] += entry["rows"]
+            manifest["items_in"] += len(ids)
+            if summary is not None:
+                manifest["summary"] = summary
+            write_manifest(self.out_dir, manifest)
+        except OSError as exc:
+            # The old manifest does not list these shards: remove them now, which also frees the space.
+            for name in written:
+                _unlink(self.out_dir / name)
+            last = self._manifest
+            raise _write_error(self.out_dir, f"cannot commit {len(ids)} item(s) (commit {manifest['commits']}); "
+                               f"the last commit ({last['commits']}, {last['items_in']} items) is intact", exc) from exc
         self._manifest = manifest
         self.done_item_ids.update(ids)
 
@@ -202,6 +226,13 @@ class ShardWriter:
     def _check_commit(self, rows: list[dict[str, Any]], rejects: list[dict[str, Any]], ids: list[str]) -> None:
         covered = {r.get("item_id") for r in rows} | {r.get("item_id") for r in rejects}
         declared = set(ids)
+        if len(declared) != len(ids):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"commit: item(s) {twice[:5]} listed twice in one commit; their rows would repeat")
+        row_ids = [r.get("id") for r in rows]
+        if len(set(row_ids)) != len(row_ids):
+            twice = sorted({str(i) for i in row_ids if row_ids.count(i) > 1})
+            raise ValueError(f"commit: row id(s) {twice[:5]} appear twice; a row is written once")
         if missing := sorted(declared - covered):
             raise ValueError(f"commit: item(s) {missing[:5]} have neither a row nor a reject; they would vanish")
         if extra := sorted(map(str, covered - declared)):
@@ -214,10 +245,14 @@ class ShardWriter:
         name = f"{kind}-a{attempt:03d}-c{commit:05d}.parquet"
         final = self.out_dir / name
         tmp = final.with_name(name + ".tmp")
-        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
-            writer.write_table(table, row_group_size=self.row_group_size)
-        digest = file_sha256(tmp, fsync=True)
-        os.replace(tmp, final)
+        try:
+            with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+                writer.write_table(table, row_group_size=self.row_group_size)
+            digest = file_sha256(tmp, fsync=True)
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink(tmp)  # a half-written shard is worth nothing and holds space a full disk needs
+            raise
         _fsync_dir(self.out_dir)
         return {
             "path": name,
@@ -280,12 +315,26 @@ def write_manifest(out_dir: Path | str, manifest: dict[str, Any]) -> None:
     manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     tmp = out / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    file_sha256(tmp, fsync=True)
-    os.replace(tmp, out / MANIFEST_NAME)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        file_sha256(tmp, fsync=True)
+        os.replace(tmp, out / MANIFEST_NAME)
+    except BaseException:
+        _unlink(tmp)
+        raise
     _fsync_dir(out)
 
 
+def _write_error(out_dir: Path, what: str, exc: OSError) -> OutputWriteError:
+    """The error a failed write becomes: the folder, what failed, the system's reason, what to do."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno == errno.ENOSPC:
+        advice = "free space on that disk (or choose another --output) and rerun the same command to resume"
+    else:
+        advice = "fix the cause and rerun the same command to resume"
+    error = OutputWriteError(f"{out_dir}: {what}: {reason}; {advice}")
+    error.errno = exc.errno
+    return error
 
 
 def _fsync_dir(path: Path) -> None:
