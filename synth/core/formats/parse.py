@@ -1,0 +1,114 @@
+"""Parsing and stripping: groundings read back from model text into absolute pixels, or cut out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from synth.core.formats.frames import FRAME_DECIMALS, Frame
+from synth.core.formats.scan import Markup, scan
+
+#: The reasons `parse_groundings` may return (None means every grounding was read).
+PARSE_REASONS = {
+    "no_groundings": "the text holds no grounding markup of the format",
+    "malformed": "some markup could not be read even after repair (the rest is returned)",
+    "truncated": "markup was cut off (the complete part is returned)",
+    "out_of_frame": "a coordinate lies outside the frame (it is returned as written)",
+}
+
+
+@dataclass
+class Grounding:
+    """One parsed grounding; geometry already in absolute pixels of the original image.
+
+    `coords` are points [(x, y), ...] or XYXY boxes [(x0, y0, x1, y1), ...]; `start`/`end` are
+    the character span of the markup in the parsed text (end exclusive).
+    """
+
+    phrase: str
+    kind: Literal["point", "box"]
+    coords: list[tuple[float, ...]]
+    start: int
+    end: int
+
+
+def parse_groundings(text: str, fmt: str, frame: Frame) -> tuple[list[Grounding], str | None]:
+    """Every grounding in `text` written in `fmt` and `frame`, in text order, in absolute pixels.
+
+    Returns:
+        (groundings, reason): reason None when all markup was read, otherwise a key of
+        PARSE_REASONS (the first problem in text order); what could be read is still returned.
+        Never raises on the text; an unknown `fmt` (a configuration error) raises ValueError.
+    """
+    text = text if isinstance(text, str) else ""
+    markups = _drop_drafts(text, fmt, scan(text, fmt))
+    if not markups:
+        return [], "no_groundings"
+    out: list[Grounding] = []
+    reasons: list[str | None] = []
+    for markup in markups:
+        reasons.append(markup.problem)
+        groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
+        for phrase, kind, coords in markup.items:
+            groups.setdefault((phrase, kind), []).append(coords)
+        for (phrase, kind), coords in groups.items():
+            pixels, inside = _to_pixels(coords, kind, frame)
+            reasons.append(None if inside else "out_of_frame")
+            if pixels:
+                out.append(Grounding(phrase, kind, pixels, markup.start, markup.end))  # type: ignore[arg-type]
+    return out, next((r for r in reasons if r), None)
+
+
+def _drop_drafts(text: str, fmt: str, markups: list[Markup]) -> list[Markup]:
+    """Molmo and Qwen ground in their final answer: when markup follows the last closed think
+    block, the markup inside it was a draft and is left out."""
+    if fmt in ("molmo", "qwen"):
+        cut = text.rfind("</think>")
+        if cut >= 0 and any(m.start > cut for m in markups):
+            return [m for m in markups if m.start > cut]
+    return markups
+
+
+def _to_pixels(coords: list[tuple[float, ...]], kind: str, frame: Frame) -> tuple[list[tuple[float, ...]], bool]:
+    """Frame coordinates -> absolute pixels, and whether all of them lie in the frame."""
+    xy = np.asarray(coords, dtype=np.float64)
+    ex, ey = frame.extent
+    limit = np.resize(np.array([ex, ey]), xy.shape[-1])
+    inside = bool(((xy >= 0) & (xy <= limit * (1 + 1e-9))).all())
+    if kind == "point" and FRAME_DECIMALS[frame.kind] == 0:
+        xy = xy + 0.5 * (xy == np.floor(xy))  # an integer names a cell: read its centre
+    with np.errstate(over="ignore"):
+        pixels = frame.from_frame(xy)
+    # A number near the float limit in a normalised frame overflows; such a row was out of frame.
+    return [tuple(float(v) for v in row) for row in pixels if np.isfinite(row).all()], inside
+
+
+def strip_groundings(text: str, fmt: str) -> str:
+    """The text-only twin: markup removed (molmo keeps the wrapped phrase), spacing kept fluent.
+
+    ivgr's <think>/<answer> wrappers stay. Where markup sat between words one space remains; no
+    space is left before punctuation or at a line's start or end.
+    """
+    for markup in sorted(scan(text, fmt), key=lambda m: m.start, reverse=True):
+        text = text[: markup.start] + markup.keep + text[markup.end :]
+        if not markup.keep:
+            text = _mend(text, markup.start)
+    return text
+
+
+_NO_SPACE_BEFORE = set(".,;:!?)]}\n<") | {""}
+_NO_SPACE_AFTER = set("([{\n") | {""}
+
+
+def _mend(text: str, i: int) -> str:
+    """Fix the spacing where something was cut out at `i`."""
+    left, right = text[:i].rstrip(" \t"), text[i:].lstrip(" \t")
+    had_space = len(left) < i or len(right) < len(text) - i
+    before, after = left[-1:], right[:1]
+    if after in _NO_SPACE_BEFORE or before in _NO_SPACE_AFTER:
+        return left + right
+    if had_space or (before.isalnum() and after.isalnum()):
+        return left + " " + right
+    return left + right

@@ -1,0 +1,217 @@
+"""Scanning: grounding markup found in model text, in frame units, with what is wrong with it.
+
+One scanner per format family (tvg/ivgr tags, molmo elements, qwen JSON); each returns `Markup`
+pieces in text order. `parse` turns them into pixels and `strip_groundings` cuts them out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from synth.core.formats.frames import ARITY, check_format
+from synth.core.formats.lenient_json import FENCE, balanced_end, parse_json_lenient
+
+
+@dataclass
+class Markup:
+    """One piece of grounding markup: where it is, what replaces it when stripped, what it says."""
+
+    start: int
+    end: int
+    keep: str = ""  # text left in its place by strip_groundings (molmo keeps the phrase)
+    items: list[tuple[str, str, tuple[float, ...]]] = field(default_factory=list)  # (phrase, kind, coords)
+    problem: str | None = None
+
+
+def _numbers(value: Any, arity: int) -> bool:
+    """Whether `value` is `arity` finite numbers (JSON integers can be too large for a float)."""
+    if not isinstance(value, (list, tuple)) or len(value) != arity:
+        return False
+    try:
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    except OverflowError:
+        return False
+
+
+def _coords(value: Any, arity: int) -> tuple[list[tuple[float, ...]], bool]:
+    """Coordinate tuples in `value` (one tuple or a list of them) and whether all of it was usable."""
+    if _numbers(value, arity):
+        return [tuple(float(v) for v in value)], True
+    if not isinstance(value, list) or not value:
+        return [], False
+    good = [tuple(float(v) for v in row) for row in value if _numbers(row, arity)]
+    return good, len(good) == len(value)
+
+
+_TAG_OPEN = re.compile(r"<(point|box)>", re.IGNORECASE)
+_SPACES = re.compile(r"\s*")
+_TAG_CLOSE = {kind: re.compile(rf"</{kind}\s*>", re.IGNORECASE) for kind in ARITY}
+
+
+def _closing(text: str, opens: list[re.Match], close: re.Pattern) -> list[re.Match | None]:
+    """Each opening tag's closing tag; None when none follows before the next opening tag.
+
+    Found with one pass over the text, so a text of many unclosed tags stays linear.
+    """
+    closes = list(close.finditer(text))
+    starts = [c.start() for c in closes]
+    out: list[re.Match | None] = []
+    for i, m in enumerate(opens):
+        j = bisect.bisect_left(starts, m.end())
+        limit = opens[i + 1].start() if i + 1 < len(opens) else len(text)
+        out.append(closes[j] if j < len(closes) and closes[j].start() < limit else None)
+    return out
+
+
+def _at_end(text: str, pos: int) -> bool:
+    """Whether only whitespace follows `pos`: markup cut off there was truncated, not mangled."""
+    return _SPACES.match(text, pos).end() == len(text)  # type: ignore[union-attr]
+
+
+def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
+    """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
+    found: list[Markup] = []
+    opens = list(_TAG_OPEN.finditer(text))
+    pairs = {kind: _closing(text, opens, close) for kind, close in _TAG_CLOSE.items()}
+    for i, m in enumerate(opens):
+        kind = m.group(1).lower()
+        close, problem = pairs[kind][i], None
+        if close is None:  # the coordinates are the bracketed value right after the tag, if any
+            body = _SPACES.match(text, m.end()).end()  # type: ignore[union-attr]
+            limit = opens[i + 1].start() if i + 1 < len(opens) else len(text)
+            body_end = balanced_end(text, body, limit) if text.startswith("[", body) else m.end()
+            end, problem = body_end, ("truncated" if _at_end(text, body_end) else "malformed")
+        else:
+            body_end, end = close.start(), close.end()
+        value, why = parse_json_lenient(text[m.end() : body_end])
+        coords, complete = _coords(value, ARITY[kind])
+        problem = problem or (why if why in ("truncated", "malformed") else None) or (None if complete else "malformed")
+        prev = found[-1] if found else None
+        if merge_adjacent and prev and prev.end == m.start() and prev.items and prev.items[0][1] == kind:
+            prev.items += [(prev.items[0][0], kind, c) for c in coords]
+            prev.end, prev.problem = end, prev.problem or problem
+        else:
+            phrase = _phrase_before(text, m.start())
+            found.append(Markup(m.start(), end, "", [(phrase, kind, c) for c in coords], problem))
+    return found
+
+
+_MOLMO_OPEN = re.compile(r"<(points?)\b([^<>]*)(>|\Z)", re.IGNORECASE)  # may be cut off at the end
+_MOLMO_CLOSE = re.compile(r"</points?\s*>", re.IGNORECASE)
+_ATTR = re.compile(r"([A-Za-z_][\w-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def _scan_molmo(text: str) -> list[Markup]:
+    """Molmo's <point x= y=> and <points x1= y1= ...> elements."""
+    found = []
+    opens = list(_MOLMO_OPEN.finditer(text))
+    for m, close in zip(opens, _closing(text, opens, _MOLMO_CLOSE)):
+        attrs = {k.lower(): a if a or not b else b for k, a, b in _ATTR.findall(m.group(2))}
+        problem = None
+        if not m.group(3) or close is None:
+            end, inner = m.end(), ""
+            problem = "truncated" if _at_end(text, m.end()) else "malformed"
+        else:
+            end, inner = close.end(), text[m.end() : close.start()]
+        points, complete = _molmo_points(attrs)
+        phrase = html.unescape(attrs.get("alt", "")).strip() or inner.strip()
+        problem = problem or (None if complete else "malformed")
+        found.append(Markup(m.start(), end, inner, [(phrase, "point", p) for p in points], problem))
+    return found
+
+
+def _molmo_points(attrs: dict[str, str]) -> tuple[list[tuple[float, ...]], bool]:
+    pairs = [("x", "y")] if "x" in attrs or "y" in attrs else []
+    index = sorted({int(k[1:]) for k in attrs if re.fullmatch(r"[xy]\d+", k)})
+    pairs += [(f"x{i}", f"y{i}") for i in index]
+    points, complete = [], bool(pairs)
+    for kx, ky in pairs:
+        try:
+            x, y = float(attrs[kx]), float(attrs[ky])
+        except (KeyError, ValueError):
+            complete = False
+            continue
+        if math.isfinite(x) and math.isfinite(y):
+            points.append((x, y))
+        else:
+            complete = False
+    return points, complete
+
+
+# An object that names a geometry key within its first 200 characters, maybe opening a list.
+_QWEN_START = re.compile(r"(?:\[\s*)?\{(?=[^{}]{0,200}?[\"']?(?:bbox_2d|point_2d)[\"']?\s*:)")
+_QWEN_OBJECT = re.compile(r"\{[^{}]*\}")
+_QWEN_KEYS = (("bbox_2d", "box"), ("point_2d", "point"))
+
+
+def _scan_qwen(text: str) -> list[Markup]:
+    """Qwen JSON groundings: fenced blocks, inline lists and bare objects."""
+    fenced = [m for m in FENCE.finditer(text) if _QWEN_START.search(m.group(1))]
+    found = [_read_qwen(text, m.start(), m.end(), m.group(1)) for m in fenced]
+    fences, k, pos = [(f.start, f.end) for f in found], 0, 0
+    for m in _QWEN_START.finditer(text):
+        while k < len(fences) and fences[k][1] <= m.start():
+            k += 1
+        if m.start() < pos or (k < len(fences) and fences[k][0] <= m.start()):
+            continue  # inside a fence or a list already read
+        pos = balanced_end(text, m.start())
+        found.append(_read_qwen(text, m.start(), pos, text[m.start() : pos]))
+    return sorted(found, key=lambda f: f.start)
+
+
+def _read_qwen(text: str, start: int, end: int, body: str) -> Markup:
+    value, why = parse_json_lenient(body)
+    values = value if isinstance(value, list) else [value]
+    if value is None:  # unreadable as a whole: read the objects one by one
+        values = [parse_json_lenient(o)[0] for o in _QWEN_OBJECT.findall(body)]
+        why = "malformed"
+    items, complete = [], True
+    for obj in values:
+        key, kind = next(((k, v) for k, v in _QWEN_KEYS if isinstance(obj, dict) and k in obj), (None, None))
+        if key is None:
+            complete = complete and isinstance(obj, dict)  # a stray non-object is a defect
+            continue
+        coords, ok = _coords(obj[key], ARITY[kind])  # type: ignore[index]
+        complete = complete and ok
+        label = obj.get("label")
+        phrase = label.strip() if isinstance(label, str) else _phrase_before(text, start)
+        items += [(phrase, kind, c) for c in coords]
+    problem = why if why in ("truncated", "malformed") else (None if complete and items else "malformed")
+    return Markup(start, end, "", items, problem)
+
+
+_CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]{}<>\n\"]")
+_WORD = re.compile(r"[^\W\d_][\w'-]*|\d+")
+_NOT_PHRASE = frozenset(
+    "a an the this that these those each every all both some any its their his her my our your "
+    "of in on at to by with from and or is are was were be see sees count counted there here i we "
+    "it they them which what where one two three four five six seven eight nine ten".split()
+)
+
+
+def _phrase_before(text: str, pos: int) -> str:
+    """The words just before `pos` that likely name the grounded object (best effort)."""
+    chunk = text[max(0, pos - 160) : pos]
+    breaks = list(_CLAUSE_BREAK.finditer(chunk))
+    words = _WORD.findall(chunk[breaks[-1].end() :] if breaks else chunk)
+    tail: list[str] = []
+    for word in reversed(words):
+        if word.lower() in _NOT_PHRASE or word.isdigit() or len(tail) == 4:
+            break
+        tail.append(word)
+    return " ".join(reversed(tail)) or (words[-1] if words else "")
+
+
+def scan(text: str, fmt: str) -> list[Markup]:
+    """The markup of `fmt` in `text`, in text order (ValueError for an unknown `fmt`)."""
+    check_format(fmt)
+    if fmt == "molmo":
+        return _scan_molmo(text)
+    if fmt == "qwen":
+        return _scan_qwen(text)
+    return _scan_tags(text, merge_adjacent=fmt == "ivgr")
