@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -50,7 +51,7 @@ class Frame:
                 f"got {self.resized_width}x{self.resized_height}"
             )
 
-    @property
+    @cached_property
     def extent(self) -> tuple[float, float]:
         """(x, y) size of the whole image in frame units."""
         if self.kind == "resized":
@@ -58,11 +59,16 @@ class Frame:
         full = {"pixel": None, "norm1": 1.0, "norm100": 100.0, "norm1000": 1000.0}[self.kind]
         return (float(self.width), float(self.height)) if full is None else (full, full)
 
+    @cached_property
+    def units_per_pixel(self) -> tuple[float, float]:
+        """(x, y) frame units per pixel of the original image: what `to_frame` multiplies by."""
+        ex, ey = self.extent
+        return ex / self.width, ey / self.height
+
     def _scale(self, n: int) -> np.ndarray:
         if n % 2:
             raise ValueError(f"Frame: coordinates must come in (x, y) pairs, got a last axis of {n}")
-        ex, ey = self.extent
-        return np.resize(np.array([ex / self.width, ey / self.height]), n)
+        return np.resize(np.array(self.units_per_pixel), n)
 
     def to_frame(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2k) absolute pixels (x, y, x, y, ...) -> frame coordinates, unrounded."""

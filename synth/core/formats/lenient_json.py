@@ -36,13 +36,32 @@ def parse_json_lenient(text: str) -> tuple[Any, str | None]:
 
 
 _FAIL = object()
+# json.loads, minus its per-call set-up: rewards read a few short JSON values per text.
+_SCAN_ONCE = json.JSONDecoder().scan_once
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # the whitespace JSON allows between tokens
 
 
 def _loads(s: str) -> Any:
-    try:
-        return json.loads(s)
-    except (ValueError, RecursionError):
+    """`json.loads(s)`, or _FAIL where it raises."""
+    if s.startswith("\ufeff"):  # json.loads refuses a byte-order mark
         return _FAIL
+    try:
+        value, end = _SCAN_ONCE(s, _JSON_SPACE.match(s).end())  # type: ignore[union-attr]
+    except (StopIteration, ValueError, RecursionError):
+        return _FAIL
+    return value if _JSON_SPACE.match(s, end).end() == len(s) else _FAIL  # type: ignore[union-attr]
+
+
+def json_value_at(text: str, start: int) -> tuple[Any, int] | None:
+    """(value, end) of the strict JSON value opening at text[start], or None when it is not one.
+
+    For a value opening with a bracket, `end` is where `balanced_end` would stop: strict JSON
+    closes every bracket it opens and hides brackets only inside strings.
+    """
+    try:
+        return _SCAN_ONCE(text, start)  # type: ignore[no-any-return]
+    except (StopIteration, ValueError, RecursionError):
+        return None
 
 
 def _close_truncated(s: str) -> Any:
@@ -82,20 +101,26 @@ def _open_brackets(s: str) -> tuple[bool, list[str]] | None:
     return in_string, stack
 
 
+# What `balanced_end` looks at: brackets, quotes, and a backslash with the character it escapes.
+_JSON_SYNTAX = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
 def balanced_end(text: str, start: int, stop: int | None = None) -> int:
     """End of the JSON value opening at `start` (string-aware), or `stop` (the text's end)."""
-    depth, in_string, escaped = 0, False, False
+    depth, in_string = 0, False
     stop = len(text) if stop is None else stop
-    for i in range(start, stop):
-        ch = text[i]
+    for m in _JSON_SYNTAX.finditer(text, start, stop):
+        ch = m.group()
         if in_string:
-            escaped, in_string = (not escaped and ch == "\\"), (in_string and (escaped or ch != '"'))
-        elif ch == '"':
+            in_string = ch != '"'  # an escaped character (two long) never ends the string
+            continue
+        ch = ch[-1]  # outside strings a backslash means nothing; the character after it counts
+        if ch == '"':
             in_string = True
         elif ch in "[{":
             depth += 1
         elif ch in "]}":
             depth -= 1
             if depth == 0:
-                return i + 1
+                return m.end()
     return stop

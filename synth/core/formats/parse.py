@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from synth.core.formats.frames import FRAME_DECIMALS, Frame
 from synth.core.formats.scan import Markup, scan
@@ -72,17 +71,32 @@ def _drop_drafts(text: str, fmt: str, markups: list[Markup]) -> list[Markup]:
 
 
 def _to_pixels(coords: list[tuple[float, ...]], kind: str, frame: Frame) -> tuple[list[tuple[float, ...]], bool]:
-    """Frame coordinates -> absolute pixels, and whether all of them lie in the frame."""
-    xy = np.asarray(coords, dtype=np.float64)
+    """Frame coordinates -> absolute pixels, and whether all of them lie in the frame.
+
+    Plain Python floats: a grounding holds a handful of numbers, fewer than a numpy call is worth
+    (the arithmetic is the IEEE double arithmetic of `Frame.from_frame`, so the results are equal).
+    """
     ex, ey = frame.extent
-    limit = np.resize(np.array([ex, ey]), xy.shape[-1])
-    inside = bool(((xy >= 0) & (xy <= limit * (1 + 1e-9))).all())
-    if kind == "point" and FRAME_DECIMALS[frame.kind] == 0:
-        xy = xy + 0.5 * (xy == np.floor(xy))  # an integer names a cell: read its centre
-    with np.errstate(over="ignore"):
-        pixels = frame.from_frame(xy)
-    # A number near the float limit in a normalised frame overflows; such a row was out of frame.
-    return [tuple(float(v) for v in row) for row in pixels if np.isfinite(row).all()], inside
+    sx, sy = frame.units_per_pixel
+    lx, ly = ex * (1 + 1e-9), ey * (1 + 1e-9)
+    finite, inside, pixels = math.isfinite, True, []
+    if kind == "point":
+        cells = FRAME_DECIMALS[frame.kind] == 0  # an integer names a cell: read its centre
+        for x, y in coords:
+            inside = inside and 0 <= x <= lx and 0 <= y <= ly
+            if cells:
+                x, y = (x + 0.5 if x.is_integer() else x), (y + 0.5 if y.is_integer() else y)
+            x, y = x / sx, y / sy
+            # A number near the float limit in a normalised frame overflows: out of frame anyway.
+            if finite(x) and finite(y):
+                pixels.append((x, y))
+    else:
+        for x0, y0, x1, y1 in coords:
+            inside = inside and 0 <= x0 <= lx and 0 <= y0 <= ly and 0 <= x1 <= lx and 0 <= y1 <= ly
+            box = (x0 / sx, y0 / sy, x1 / sx, y1 / sy)
+            if finite(box[0]) and finite(box[1]) and finite(box[2]) and finite(box[3]):
+                pixels.append(box)
+    return pixels, inside
 
 
 def strip_groundings(text: str, fmt: str) -> str:

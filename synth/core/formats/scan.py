@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth.core.formats.frames import ARITY, check_format
-from synth.core.formats.lenient_json import FENCE, balanced_end, parse_json_lenient
+from synth.core.formats.lenient_json import FENCE, balanced_end, json_value_at, parse_json_lenient
 
 
 @dataclass
@@ -28,29 +28,38 @@ class Markup:
     problem: str | None = None
 
 
-def _numbers(value: Any, arity: int) -> bool:
-    """Whether `value` is `arity` finite numbers (JSON integers can be too large for a float)."""
+def _coord_tuple(value: Any, arity: int) -> tuple[float, ...] | None:
+    """`value` as `arity` finite floats, or None (JSON integers can be too large for a float)."""
     if not isinstance(value, (list, tuple)) or len(value) != arity:
-        return False
+        return None
+    for v in value:
+        if not isinstance(v, _REAL) or isinstance(v, bool):
+            return None
     try:
-        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        out = tuple(map(float, value))
     except OverflowError:
-        return False
+        return None
+    return out if all(map(math.isfinite, out)) else None
+
+
+_REAL = (int, float)
 
 
 def _coords(value: Any, arity: int) -> tuple[list[tuple[float, ...]], bool]:
     """Coordinate tuples in `value` (one tuple or a list of them) and whether all of it was usable."""
-    if _numbers(value, arity):
-        return [tuple(float(v) for v in value)], True
+    one = _coord_tuple(value, arity)
+    if one is not None:
+        return [one], True
     if not isinstance(value, list) or not value:
         return [], False
-    good = [tuple(float(v) for v in row) for row in value if _numbers(row, arity)]
+    rows = [_coord_tuple(row, arity) for row in value]
+    good = [row for row in rows if row is not None]
     return good, len(good) == len(value)
 
 
-_TAG_OPEN = re.compile(r"<(point|box)>", re.IGNORECASE)
+# Opening and closing tags in one pass: group 1 names an opening tag, group 2 a closing one.
+_TAG = re.compile(r"<(?:(point|box)|/(point|box)\s*)>", re.IGNORECASE)
 _SPACES = re.compile(r"\s*")
-_TAG_CLOSE = {kind: re.compile(rf"</{kind}\s*>", re.IGNORECASE) for kind in ARITY}
 
 
 def _closing(text: str, opens: list[re.Match], close: re.Pattern) -> list[re.Match | None]:
@@ -73,17 +82,34 @@ def _at_end(text: str, pos: int) -> bool:
     return _SPACES.match(text, pos).end() == len(text)  # type: ignore[union-attr]
 
 
+def _paired_tags(text: str) -> list[tuple[re.Match, str, re.Match | None, int]]:
+    """(opening tag, kind, its closing tag or None, where the next opening tag starts) in order.
+
+    A closing tag belongs to the nearest opening tag of its kind before it with no other opening
+    tag in between; one pass, so a text of many unclosed tags stays linear.
+    """
+    tags = list(_TAG.finditer(text))
+    out: list[tuple[re.Match, str, re.Match | None, int]] = []
+    for i, m in enumerate(tags):
+        kind = m.group(1)
+        if kind is None:
+            continue
+        kind, close, k = kind.lower(), None, i + 1
+        while k < len(tags) and tags[k].group(1) is None:
+            if close is None and tags[k].group(2).lower() == kind:
+                close = tags[k]
+            k += 1
+        out.append((m, kind, close, tags[k].start() if k < len(tags) else len(text)))
+    return out
+
+
 def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
     """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
     found: list[Markup] = []
-    opens = list(_TAG_OPEN.finditer(text))
-    pairs = {kind: _closing(text, opens, close) for kind, close in _TAG_CLOSE.items()}
-    for i, m in enumerate(opens):
-        kind = m.group(1).lower()
-        close, problem = pairs[kind][i], None
+    for m, kind, close, limit in _paired_tags(text):
+        problem = None
         if close is None:  # the coordinates are the bracketed value right after the tag, if any
             body = _SPACES.match(text, m.end()).end()  # type: ignore[union-attr]
-            limit = opens[i + 1].start() if i + 1 < len(opens) else len(text)
             body_end = balanced_end(text, body, limit) if text.startswith("[", body) else m.end()
             end, problem = body_end, ("truncated" if _at_end(text, body_end) else "malformed")
         else:
@@ -104,6 +130,7 @@ def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
 _MOLMO_OPEN = re.compile(r"<(points?)\b([^<>]*)(>|\Z)", re.IGNORECASE)  # may be cut off at the end
 _MOLMO_CLOSE = re.compile(r"</points?\s*>", re.IGNORECASE)
 _ATTR = re.compile(r"([A-Za-z_][\w-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_INDEXED = re.compile(r"[xy]\d+")  # x1, y1, x2, ... of <points>
 
 
 def _scan_molmo(text: str) -> list[Markup]:
@@ -127,7 +154,7 @@ def _scan_molmo(text: str) -> list[Markup]:
 
 def _molmo_points(attrs: dict[str, str]) -> tuple[list[tuple[float, ...]], bool]:
     pairs = [("x", "y")] if "x" in attrs or "y" in attrs else []
-    index = sorted({int(k[1:]) for k in attrs if re.fullmatch(r"[xy]\d+", k)})
+    index = sorted({int(k[1:]) for k in attrs if _INDEXED.fullmatch(k)})
     pairs += [(f"x{i}", f"y{i}") for i in index]
     points, complete = [], bool(pairs)
     for kx, ky in pairs:
@@ -152,23 +179,28 @@ _QWEN_KEYS = (("bbox_2d", "box"), ("point_2d", "point"))
 def _scan_qwen(text: str) -> list[Markup]:
     """Qwen JSON groundings: fenced blocks, inline lists and bare objects."""
     fenced = [m for m in FENCE.finditer(text) if _QWEN_START.search(m.group(1))]
-    found = [_read_qwen(text, m.start(), m.end(), m.group(1)) for m in fenced]
+    found = [_read_qwen(text, m.start(), m.end(), *parse_json_lenient(m.group(1))) for m in fenced]
     fences, k, pos = [(f.start, f.end) for f in found], 0, 0
     for m in _QWEN_START.finditer(text):
         while k < len(fences) and fences[k][1] <= m.start():
             k += 1
         if m.start() < pos or (k < len(fences) and fences[k][0] <= m.start()):
             continue  # inside a fence or a list already read
-        pos = balanced_end(text, m.start())
-        found.append(_read_qwen(text, m.start(), pos, text[m.start() : pos]))
+        read = json_value_at(text, m.start())
+        if read is None:  # not JSON as it stands: its balanced extent, repaired
+            pos = balanced_end(text, m.start())
+            found.append(_read_qwen(text, m.start(), pos, *parse_json_lenient(text[m.start() : pos])))
+        else:
+            value, pos = read
+            found.append(_read_qwen(text, m.start(), pos, value, None))
     return sorted(found, key=lambda f: f.start)
 
 
-def _read_qwen(text: str, start: int, end: int, body: str) -> Markup:
-    value, why = parse_json_lenient(body)
+def _read_qwen(text: str, start: int, end: int, value: Any, why: str | None) -> Markup:
+    """The markup at text[start:end], whose JSON `parse_json_lenient` read as (value, why)."""
     values = value if isinstance(value, list) else [value]
     if value is None:  # unreadable as a whole: read the objects one by one
-        values = [parse_json_lenient(o)[0] for o in _QWEN_OBJECT.findall(body)]
+        values = [parse_json_lenient(o)[0] for o in _QWEN_OBJECT.findall(text, start, end)]
         why = "malformed"
     items, complete = [], True
     for obj in values:
@@ -185,7 +217,8 @@ def _read_qwen(text: str, start: int, end: int, body: str) -> Markup:
     return Markup(start, end, "", items, problem)
 
 
-_CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]{}<>\n\"]")
+# Everything up to the last clause break (greedy, so one match finds the last one).
+_UP_TO_BREAK = re.compile(r".*[.!?;:,()\[\]{}<>\n\"]", re.DOTALL)
 _WORD = re.compile(r"[^\W\d_][\w'-]*|\d+")
 _NOT_PHRASE = frozenset(
     "a an the this that these those each every all both some any its their his her my our your "
@@ -196,9 +229,9 @@ _NOT_PHRASE = frozenset(
 
 def _phrase_before(text: str, pos: int) -> str:
     """The words just before `pos` that likely name the grounded object (best effort)."""
-    chunk = text[max(0, pos - 160) : pos]
-    breaks = list(_CLAUSE_BREAK.finditer(chunk))
-    words = _WORD.findall(chunk[breaks[-1].end() :] if breaks else chunk)
+    start = max(0, pos - 160)
+    clause = _UP_TO_BREAK.match(text, start, pos)
+    words = _WORD.findall(text, clause.end() if clause else start, pos)
     tail: list[str] = []
     for word in reversed(words):
         if word.lower() in _NOT_PHRASE or word.isdigit() or len(tail) == 4:
