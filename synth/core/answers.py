@@ -57,21 +57,26 @@ def extract_final_answer(text: str | None) -> tuple[str | None, str | None]:
     """
     if not text or not text.strip():
         return None, "empty"
-    lowered = text.lower()
-    if lowered.rfind("<think>") > lowered.rfind("</think>"):
-        return None, "unclosed_think"
-    body = strip_think(text)
-    blocks = ANSWER_BLOCK.findall(body)
-    if blocks:
-        answer = _clean(blocks[-1])
-        return (answer, None) if answer else (None, "empty_answer")
-    if "<answer>" in body.lower():
-        return None, "unclosed_answer"
-    boxed = BOXED.findall(body)
+    if "<" in text:  # tags are rare outside ivgr-style traces; skip their regexes otherwise
+        lowered = text.lower()
+        if lowered.rfind("<think>") > lowered.rfind("</think>"):
+            return None, "unclosed_think"
+        body = strip_think(text)
+        blocks = ANSWER_BLOCK.findall(body)
+        if blocks:
+            answer = _clean(blocks[-1])
+            return (answer, None) if answer else (None, "empty_answer")
+        if "<answer>" in body.lower():
+            return None, "unclosed_answer"
+    else:
+        body = text.strip()
+    boxed = BOXED.findall(body) if "\\boxed{" in body else []
     if boxed:
         answer = _clean(boxed[-1])
         return (answer, None) if answer else (None, "empty_answer")
-    cues = list(ANSWER_CUE.finditer(body))
+    # Case-insensitive matching also folds a few non-ASCII letters into "answer": only ASCII
+    # text without the word can skip the search.
+    cues = list(ANSWER_CUE.finditer(body)) if "answer" in body.lower() or not body.isascii() else []
     if cues:
         tail = SENTENCE_END.split(body[cues[-1].end():].strip(), maxsplit=1)[0]
         answer = _clean(tail.splitlines()[0] if tail else "")
@@ -95,6 +100,7 @@ TENS = {
     "eighty": 80, "ninety": 90,
 }
 MULTIPLIERS = {"dozen": 12, "hundred": 100, "thousand": 1000}
+_UNITS_AND_TENS = {**UNITS, **TENS}
 # Words that mean zero as an answer ("there are none", "no apples"); they only count when the text
 # holds no other number, since "No, there are 3" means 3.
 ZERO_WORDS = {"none", "no", "nothing", "zero", "nobody", "neither"}
@@ -128,7 +134,7 @@ def _word_run_value(words: list[str]) -> int:
 
 def _splits_run(previous: str, word: str) -> bool:
     """Whether `word` starts a new number rather than continuing the run ("two three" -> two)."""
-    small = {**UNITS, **TENS}
+    small = _UNITS_AND_TENS
     if word in MULTIPLIERS or previous in MULTIPLIERS:
         return False
     if previous in TENS and word in UNITS and UNITS[word] < 10:
@@ -189,13 +195,14 @@ def normalize_count(text: str | None) -> int | None:
 
 YES_WORDS = {"yes", "yeah", "yep", "true", "correct", "right"}
 NO_WORDS = {"no", "nope", "false", "incorrect", "wrong", "not"}
+_LETTERS = re.compile(r"[a-z]+")
 
 
 def normalize_yes_no(text: str | None) -> str | None:
     """"yes" or "no" from an answer such as "Yes, it is." or "No."; None if neither or both."""
     if not text:
         return None
-    words = re.findall(r"[a-z]+", text.lower())
+    words = _LETTERS.findall(text.lower())
     if not words:
         return None
     if words[0] in YES_WORDS - {"right"}:
@@ -220,9 +227,13 @@ def _option_text(choice: str) -> str:
     return _plain(choice)
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_ARTICLES = re.compile(r"\b(the|a|an)\b")
+
+
 def _plain(text: str) -> str:
-    text = re.sub(r"[^\w\s]", " ", text.lower())
-    text = re.sub(r"\b(the|a|an)\b", " ", text)
+    text = _PUNCTUATION.sub(" ", text.lower())
+    text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -260,6 +271,10 @@ _RELATION_PATTERNS = sorted(
     ((phrase, relation) for relation, phrases in RELATION_SYNONYMS.items() for phrase in phrases),
     key=lambda pair: -len(pair[0]),
 )
+# Each phrase as a whole-word pattern, compiled once: (phrase, relation, pattern), longest first.
+_RELATION_REGEXES = [
+    (phrase, relation, re.compile(rf"(?<=\s){re.escape(phrase)}(?=\s)")) for phrase, relation in _RELATION_PATTERNS
+]
 
 
 def normalize_relation(text: str | None) -> str | None:
@@ -271,14 +286,15 @@ def normalize_relation(text: str | None) -> str | None:
         return None
     remaining = " " + _plain(text) + " "
     found: set[str] = set()
-    for phrase, relation in _RELATION_PATTERNS:
-        pattern = rf"(?<=\s){re.escape(phrase)}(?=\s)"
-        for match in re.finditer(pattern, remaining):
+    for phrase, relation, pattern in _RELATION_REGEXES:
+        if phrase not in remaining:  # most phrases are absent; a substring test is far cheaper
+            continue
+        for match in pattern.finditer(remaining):
             before = remaining[: match.start()].split()[-2:]
             if "not" in before or "isn" in before or "t" in before:
                 return None
             found.add(relation)
-        remaining = re.sub(pattern, " ", remaining)
+        remaining = pattern.sub(" ", remaining)
     return found.pop() if len(found) == 1 else None
 
 

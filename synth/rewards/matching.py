@@ -42,18 +42,6 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(iou), iou, 0.0)
 
 
-def _iou(a: Box, b: Box, area_a: float, area_b: float) -> float:
-    """IoU of two XYXY boxes whose areas are given (plain Python, for small tables)."""
-    iw = (a[2] if a[2] < b[2] else b[2]) - (a[0] if a[0] > b[0] else b[0])
-    if iw <= 0:
-        return 0.0
-    ih = (a[3] if a[3] < b[3] else b[3]) - (a[1] if a[1] > b[1] else b[1])
-    if ih <= 0:
-        return 0.0
-    union = area_a + area_b - iw * ih
-    return iw * ih / union if 0 < union < float("inf") else 0.0
-
-
 def _area(box: Box) -> float:
     w, h = box[2] - box[0], box[3] - box[1]
     return w * h if w > 0 and h > 0 else 0.0
@@ -117,13 +105,35 @@ def match_boxes(pred: Sequence[Box] | np.ndarray, true: Sequence[Box] | np.ndarr
     t = true.tolist() if isinstance(true, np.ndarray) else list(true)
     area_p, area_t = [_area(b) for b in p], [_area(b) for b in t]
     duplicates = any(
-        _iou(p[i], p[j], area_p[i], area_p[j]) > duplicate_iou for i in range(n_pred) for j in range(i + 1, n_pred)
+        v > duplicate_iou for i in range(n_pred - 1) for v in _ious(p[i], area_p[i], p[i + 1 :], area_p[i + 1 :])
     )
-    iou = [[_iou(a, b, sa, sb) for b, sb in zip(t, area_t)] for a, sa in zip(p, area_p)]
+    iou = [_ious(a, sa, t, area_t) for a, sa in zip(p, area_p)]
     recall = sum(map(max, zip(*iou))) / n_true
     precision = sum(map(max, iou)) / n_pred
     hungarian, matched = _hungarian_small(iou, n_pred, n_true)
     return BoxMatch(duplicates, recall, precision, hungarian, matched)
+
+
+def _ious(a: Box, area_a: float, boxes: Sequence[Box], areas: Sequence[float]) -> list[float]:
+    """IoU of XYXY box `a` with each of `boxes`, their areas given (plain Python, for small tables).
+
+    One call per row of a table rather than per cell: at a handful of boxes the calls cost more
+    than the arithmetic.
+    """
+    ax0, ay0, ax1, ay1 = a[0], a[1], a[2], a[3]
+    out = []
+    for b, area_b in zip(boxes, areas):
+        iw = (ax1 if ax1 < b[2] else b[2]) - (ax0 if ax0 > b[0] else b[0])
+        ih = (ay1 if ay1 < b[3] else b[3]) - (ay0 if ay0 > b[1] else b[1])
+        if iw <= 0 or ih <= 0:
+            out.append(0.0)
+            continue
+        union = area_a + area_b - iw * ih
+        out.append(iw * ih / union if 0 < union < _INF else 0.0)
+    return out
+
+
+_INF = float("inf")
 
 
 def _hungarian_small(iou: list[list[float]], n_pred: int, n_true: int) -> tuple[float, int]:
@@ -169,6 +179,59 @@ def point_hits_small(points: list[Sequence[float]], boundaries: list, sizes: lis
                 row.append(False)
         table.append(row)
     return table
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """The foreground runs of every instance mask of a row, merged into one sorted table.
+
+    Built only for disjoint masks of one (height, width): a pixel then lies in at most one run.
+    Pixel index = column * height + row, as in COCO RLE; run j covers [starts[j], ends[j]) of
+    instance owners[j].
+    """
+
+    starts: list[int]
+    ends: list[int]
+    owners: list[int]
+    height: int
+    width: int
+
+
+def run_table(boundaries: list, sizes: list) -> RunTable | None:
+    """The `RunTable` of the instances' RLE `boundaries` (lists); None when a mask is missing,
+    the masks differ in size, or two of them overlap (then `point_hits` is needed)."""
+    if not boundaries or any(b is None for b in boundaries) or len(set(sizes)) != 1:
+        return None
+    h, w = sizes[0]
+    runs = []
+    for n, bounds in enumerate(boundaries):
+        if any(b1 < b0 for b0, b1 in zip(bounds, bounds[1:])) or (bounds and bounds[0] < 0):
+            return None  # not valid RLE: leave it to the bisecting path, which reads it as given
+        edges = [0, *bounds]
+        if len(bounds) % 2 and bounds[-1] < h * w:
+            edges.append(h * w)  # bisecting reads pixels past the runs' end as in the last run
+        runs += [(s, e, n) for s, e in zip(edges[1::2], edges[2::2]) if e > s]
+    runs.sort()
+    if any(s1 < e0 for (_, e0, _), (s1, _, _) in zip(runs, runs[1:])):
+        return None
+    return RunTable([r[0] for r in runs], [r[1] for r in runs], [r[2] for r in runs], int(h), int(w))
+
+
+def distinct_hits(points: list[Sequence[float]], table: RunTable) -> int:
+    """How many instances the points hit, each counted once.
+
+    Equal to `hungarian_hits` of the hit table: with disjoint masks a point lies in at most one
+    mask, so the best one-to-one matching pairs every instance hit with one of its points.
+    """
+    h, w, starts, ends, owners = table.height, table.width, table.starts, table.ends, table.owners
+    hit = set()
+    for x, y in points:
+        if 0 <= x < w and 0 <= y < h:  # False for NaN too
+            i = int(x) * h + int(y)
+            j = bisect_right(starts, i) - 1
+            if j >= 0 and i < ends[j]:
+                hit.add(owners[j])
+    return len(hit)
 
 
 def hungarian_hits(hits: np.ndarray | list[list[bool]]) -> int:

@@ -143,11 +143,17 @@ def _parse(text: Any, fmt: str, frame: Frame) -> Parsed:
     phrases: dict[str, int] = {}
     for g in groundings:
         # The parser returns well-shaped tuples; a ragged one (a parser bug) is left out.
-        width = 2 if g.kind == "point" else 4
-        (points if width == 2 else boxes).extend(c for c in g.coords if len(c) == width)
-        name = normalize_phrase(g.phrase or "")
+        if g.kind == "point":
+            points += [c for c in g.coords if len(c) == 2]
+        else:
+            boxes += [c for c in g.coords if len(c) == 4]
+        name = _normalized(g.phrase or "")
         phrases[name] = phrases.get(name, 0) + len(g.coords)
     return Parsed(text, fmt, tuple(groundings), reason, points, boxes, phrases)
+
+
+# Rollouts of one prompt name the same few phrases; normalizing is pure.
+_normalized = lru_cache(maxsize=4096)(normalize_phrase)
 
 
 def strip_markup(text: str, fmt: str) -> str:

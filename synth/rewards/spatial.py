@@ -14,6 +14,7 @@ from synth.rewards.matching import (
     DUPLICATE_IOU,
     SMALL,
     BoxMatch,
+    distinct_hits,
     hungarian_hits,
     match_boxes,
     point_hits,
@@ -47,11 +48,15 @@ def point_from_parsed(parsed: Parsed, targets: Targets) -> RewardResult:
         return zero("no_points", n_pred=0, n_true=n_true)
     if n_true == 0:
         return zero("no_true_instances", n_pred=n_pred, n_true=0)
-    if n_pred * n_true <= SMALL:
-        hits = point_hits_small(parsed.points, targets.boundary_lists, targets.mask_sizes, targets.box_list)
+    table = targets.run_table
+    if table is not None:  # disjoint masks, the usual case: no hit table needed
+        matched = distinct_hits(parsed.points, table)
+    elif n_pred * n_true <= SMALL:
+        matched = hungarian_hits(
+            point_hits_small(parsed.points, targets.boundary_lists, targets.mask_sizes, targets.box_list)
+        )
     else:
-        hits = point_hits(parsed.points_array(), targets.boundaries, targets.mask_sizes, targets.boxes)
-    matched = hungarian_hits(hits)
+        matched = hungarian_hits(point_hits(parsed.points_array(), targets.boundaries, targets.mask_sizes, targets.boxes))
     precision, recall = matched / n_pred, matched / n_true
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     details = {"precision": precision, "recall": recall, "f1": f1, "matched": matched,

@@ -52,14 +52,30 @@ def check_structure(text: str, structure: Structure, final: tuple[str | None, st
 def check_geometry(parsed: Parsed, width: int, height: int) -> str | None:
     """None when every grounded coordinate is finite, inside the image and boxes are ordered."""
     x_lo, y_lo, x_hi, y_hi = -_EDGE_SLACK_PX, -_EDGE_SLACK_PX, width + _EDGE_SLACK_PX, height + _EDGE_SLACK_PX
+    finite = math.isfinite
     for g in parsed.groundings:
         for c in g.coords:
-            if not all(map(math.isfinite, c)):
+            # Points and boxes written out: this runs for every coordinate of every rollout.
+            if len(c) == 2:
+                x, y = c
+                if not (finite(x) and finite(y)):
+                    return f"tags: a {g.kind} has a non-finite coordinate"
+                if not (x_lo <= x <= x_hi and y_lo <= y <= y_hi):
+                    return f"tags: a {g.kind} lies outside the {width}x{height} image"
+                continue
+            if len(c) == 4:
+                x0, y0, x1, y1 = c
+                if not (finite(x0) and finite(y0) and finite(x1) and finite(y1)):
+                    return f"tags: a {g.kind} has a non-finite coordinate"
+                if not (x_lo <= x0 <= x_hi and x_lo <= x1 <= x_hi and y_lo <= y0 <= y_hi and y_lo <= y1 <= y_hi):
+                    return f"tags: a {g.kind} lies outside the {width}x{height} image"
+                if x1 <= x0 or y1 <= y0:
+                    return "tags: a box has x1 <= x0 or y1 <= y0"
+                continue
+            if not all(map(finite, c)):
                 return f"tags: a {g.kind} has a non-finite coordinate"
             if not all(x_lo <= x <= x_hi for x in c[0::2]) or not all(y_lo <= y <= y_hi for y in c[1::2]):
                 return f"tags: a {g.kind} lies outside the {width}x{height} image"
-            if len(c) == 4 and (c[2] <= c[0] or c[3] <= c[1]):
-                return "tags: a box has x1 <= x0 or y1 <= y0"
     return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from synth.rewards.matching import RunTable, run_table
 from synth.rewards.rle import rle_boundaries
 
 _CACHE: OrderedDict[str, "Targets"] = OrderedDict()
@@ -64,6 +65,13 @@ class Targets:
     @property
     def n_instances(self) -> int:
         return int(self.boxes.shape[0])
+
+    @property
+    def run_table(self) -> RunTable | None:
+        """The masks' runs merged for one-lookup point hits (None: masks overlap or are missing)."""
+        if "run_table" not in self.extra:
+            self.extra["run_table"] = run_table(self.boundary_lists, self.mask_sizes)
+        return self.extra["run_table"]
 
     @property
     def box_list(self) -> list[list[float]]:

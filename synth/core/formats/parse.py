@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 from synth.core.formats.frames import FRAME_DECIMALS, Frame
 from synth.core.formats.scan import Markup, scan
@@ -60,7 +60,7 @@ def parse_groundings(text: str, fmt: str, frame: Frame) -> tuple[list[Grounding]
     return out, next((r for r in reasons if r), None)
 
 
-def _drop_drafts(text: str, fmt: str, markups: list[Markup]) -> list[Markup]:
+def _drop_drafts(text: str, fmt: str, markups: Sequence[Markup]) -> Sequence[Markup]:
     """Molmo and Qwen ground in their final answer: when markup follows the last closed think
     block, the markup inside it was a draft and is left out."""
     if fmt in ("molmo", "qwen"):

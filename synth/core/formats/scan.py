@@ -11,7 +11,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from synth.core.formats.frames import ARITY, check_format
 from synth.core.formats.lenient_json import FENCE, balanced_end, json_value_at, parse_json_lenient
@@ -240,11 +240,26 @@ def _phrase_before(text: str, pos: int) -> str:
     return " ".join(reversed(tail)) or (words[-1] if words else "")
 
 
-def scan(text: str, fmt: str) -> list[Markup]:
-    """The markup of `fmt` in `text`, in text order (ValueError for an unknown `fmt`)."""
+def scan(text: str, fmt: str) -> Sequence[Markup]:
+    """The markup of `fmt` in `text`, in text order (ValueError for an unknown `fmt`).
+
+    The last scan is kept: rewards parse a text and then strip the same text to read its final
+    answer, and scanning broken markup (JSON repair) is the costly part of both. Callers must not
+    change what it returns.
+    """
     check_format(fmt)
+    last = _LAST_SCAN[0]
+    if last is not None and last[0] is text and last[1] == fmt:
+        return last[2]
     if fmt == "molmo":
-        return _scan_molmo(text)
-    if fmt == "qwen":
-        return _scan_qwen(text)
-    return _scan_tags(text, merge_adjacent=fmt == "ivgr")
+        found = _scan_molmo(text)
+    elif fmt == "qwen":
+        found = _scan_qwen(text)
+    else:
+        found = _scan_tags(text, merge_adjacent=fmt == "ivgr")
+    _LAST_SCAN[0] = (text, fmt, tuple(found))  # one store, so threads never see a torn entry
+    return _LAST_SCAN[0][2]
+
+
+# (text, fmt, markups) of the last scan; the text is matched by identity, which costs nothing.
+_LAST_SCAN: list[tuple[str, str, tuple[Markup, ...]] | None] = [None]
