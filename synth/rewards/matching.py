@@ -9,6 +9,7 @@ Both paths give the same numbers (a test checks it).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Sequence
@@ -93,25 +94,45 @@ def match_boxes(pred: Sequence[Box] | np.ndarray, true: Sequence[Box] | np.ndarr
     `pred` (P, 4) and `true` (G, 4), arrays or sequences of boxes, must both be non-empty.
     """
     n_pred, n_true = len(pred), len(true)
-    if n_pred * (n_pred + n_true) > SMALL:
-        pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
-        table = iou_matrix(pred, np.concatenate([pred, true]))
-        duplicates = bool((np.triu(table[:, :n_pred], k=1) > duplicate_iou).any())
-        iou = table[:, n_pred:]
-        recall, precision = best_match_recall_precision(iou)
-        hungarian, matched = hungarian_mean_iou(iou)
-        return BoxMatch(duplicates, recall, precision, hungarian, matched)
     p = pred.tolist() if isinstance(pred, np.ndarray) else list(pred)
     t = true.tolist() if isinstance(true, np.ndarray) else list(true)
+    small = n_pred * (n_pred + n_true) <= SMALL
+    if not small and not (_finite_floats(p) and _finite_floats(t)):
+        return _match_boxes_numpy(np.asarray(p, dtype=np.float64), np.asarray(t, dtype=np.float64), duplicate_iou)
     area_p, area_t = [_area(b) for b in p], [_area(b) for b in t]
     duplicates = any(
         v > duplicate_iou for i in range(n_pred - 1) for v in _ious(p[i], area_p[i], p[i + 1 :], area_p[i + 1 :])
     )
     iou = [_ious(a, sa, t, area_t) for a, sa in zip(p, area_p)]
+    if not small:
+        # The same IoUs as `iou_matrix` gives for finite floats, but the means and the matching
+        # stay numpy's: their summation order decides the last bit, which must not depend on speed.
+        table = np.array(iou)
+        recall, precision = best_match_recall_precision(table)
+        hungarian, matched = hungarian_mean_iou(table)
+        return BoxMatch(duplicates, recall, precision, hungarian, matched)
     recall = sum(map(max, zip(*iou))) / n_true
     precision = sum(map(max, iou)) / n_pred
     hungarian, matched = _hungarian_small(iou, n_pred, n_true)
     return BoxMatch(duplicates, recall, precision, hungarian, matched)
+
+
+def _match_boxes_numpy(pred: np.ndarray, true: np.ndarray, duplicate_iou: float) -> BoxMatch:
+    """`match_boxes` of (P, 4) and (G, 4) float arrays, all in numpy (for non-finite input)."""
+    n_pred = len(pred)
+    table = iou_matrix(pred, np.concatenate([pred, true]))
+    duplicates = bool((np.triu(table[:, :n_pred], k=1) > duplicate_iou).any())
+    iou = table[:, n_pred:]
+    recall, precision = best_match_recall_precision(iou)
+    hungarian, matched = hungarian_mean_iou(iou)
+    return BoxMatch(duplicates, recall, precision, hungarian, matched)
+
+
+def _finite_floats(boxes: list) -> bool:
+    """Whether every coordinate is a finite Python float (then plain IoUs equal numpy's)."""
+    if not all(type(v) is float for b in boxes for v in b):
+        return False
+    return math.isfinite(sum(map(sum, boxes)))  # an overflowing sum only sends finite input to numpy
 
 
 def _ious(a: Box, area_a: float, boxes: Sequence[Box], areas: Sequence[float]) -> list[float]:
