@@ -24,7 +24,7 @@ def parse_json_lenient(text: str) -> tuple[Any, str | None]:
     s = text.strip()
     if s.startswith("```"):
         s = FENCE.sub(lambda m: m.group(1), s, count=1).strip()
-    value = _loads(s)
+    value = _loads_stripped(s)
     if value is not _FAIL:
         return value, None
     fixed = _SINGLE_QUOTED.sub(lambda m: json.dumps(m.group(1)), _TRAILING_COMMA.sub(r"\1", s))
@@ -50,6 +50,17 @@ def _loads(s: str) -> Any:
     except (StopIteration, ValueError, RecursionError):
         return _FAIL
     return value if _JSON_SPACE.match(s, end).end() == len(s) else _FAIL  # type: ignore[union-attr]
+
+
+def _loads_stripped(s: str) -> Any:
+    """`_loads` of a string without surrounding whitespace: the value must fill all of it."""
+    if s.startswith("\ufeff"):
+        return _FAIL
+    try:
+        value, end = _SCAN_ONCE(s, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return _FAIL
+    return value if end == len(s) else _FAIL
 
 
 def json_value_at(text: str, start: int) -> tuple[Any, int] | None:

@@ -49,10 +49,7 @@ def parse_groundings(text: str, fmt: str, frame: Frame) -> tuple[list[Grounding]
     reasons: list[str | None] = []
     for markup in markups:
         reasons.append(markup.problem)
-        groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
-        for phrase, kind, coords in markup.items:
-            groups.setdefault((phrase, kind), []).append(coords)
-        for (phrase, kind), coords in groups.items():
+        for (phrase, kind), coords in markup.groups.items():
             pixels, inside = _to_pixels(coords, kind, frame)
             reasons.append(None if inside else "out_of_frame")
             if pixels:

@@ -24,7 +24,8 @@ class Markup:
     start: int
     end: int
     keep: str = ""  # text left in its place by strip_groundings (molmo keeps the phrase)
-    items: list[tuple[str, str, tuple[float, ...]]] = field(default_factory=list)  # (phrase, kind, coords)
+    # (phrase, kind) -> coordinate tuples in frame units, in the order written; no empty lists.
+    groups: dict[tuple[str, str], list[tuple[float, ...]]] = field(default_factory=dict)
     problem: str | None = None
 
 
@@ -32,9 +33,10 @@ def _coord_tuple(value: Any, arity: int) -> tuple[float, ...] | None:
     """`value` as `arity` finite floats, or None (JSON integers can be too large for a float)."""
     if not isinstance(value, (list, tuple)) or len(value) != arity:
         return None
-    for v in value:
-        if not isinstance(v, _REAL) or isinstance(v, bool):
-            return None
+    if not _JSON_NUMBERS.issuperset(map(type, value)):  # JSON gives exact types; others one by one
+        for v in value:
+            if not isinstance(v, _REAL) or isinstance(v, bool):
+                return None
     try:
         out = tuple(map(float, value))
     except OverflowError:
@@ -43,6 +45,7 @@ def _coord_tuple(value: Any, arity: int) -> tuple[float, ...] | None:
 
 
 _REAL = (int, float)
+_JSON_NUMBERS = frozenset(_REAL)
 
 
 def _coords(value: Any, arity: int) -> tuple[list[tuple[float, ...]], bool]:
@@ -117,20 +120,20 @@ def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
         value, why = parse_json_lenient(text[m.end() : body_end])
         coords, complete = _coords(value, ARITY[kind])
         problem = problem or (why if why in ("truncated", "malformed") else None) or (None if complete else "malformed")
-        prev = found[-1] if found else None
-        if merge_adjacent and prev and prev.end == m.start() and prev.items and prev.items[0][1] == kind:
-            prev.items += [(prev.items[0][0], kind, c) for c in coords]
-            prev.end, prev.problem = end, prev.problem or problem
+        prev = found[-1].groups if found else None  # a tag's markup holds one group at most
+        key = next(iter(prev)) if prev else None
+        if merge_adjacent and key and found[-1].end == m.start() and key[1] == kind:
+            prev[key] += coords  # type: ignore[index]
+            found[-1].end, found[-1].problem = end, found[-1].problem or problem
         else:
-            phrase = _phrase_before(text, m.start())
-            found.append(Markup(m.start(), end, "", [(phrase, kind, c) for c in coords], problem))
+            groups = {(_phrase_before(text, m.start()), kind): coords} if coords else {}
+            found.append(Markup(m.start(), end, "", groups, problem))
     return found
 
 
 _MOLMO_OPEN = re.compile(r"<(points?)\b([^<>]*)(>|\Z)", re.IGNORECASE)  # may be cut off at the end
 _MOLMO_CLOSE = re.compile(r"</points?\s*>", re.IGNORECASE)
 _ATTR = re.compile(r"([A-Za-z_][\w-]*)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_INDEXED = re.compile(r"[xy]\d+")  # x1, y1, x2, ... of <points>
 
 
 def _scan_molmo(text: str) -> list[Markup]:
@@ -148,13 +151,14 @@ def _scan_molmo(text: str) -> list[Markup]:
         points, complete = _molmo_points(attrs)
         phrase = html.unescape(attrs.get("alt", "")).strip() or inner.strip()
         problem = problem or (None if complete else "malformed")
-        found.append(Markup(m.start(), end, inner, [(phrase, "point", p) for p in points], problem))
+        found.append(Markup(m.start(), end, inner, {(phrase, "point"): points} if points else {}, problem))
     return found
 
 
 def _molmo_points(attrs: dict[str, str]) -> tuple[list[tuple[float, ...]], bool]:
     pairs = [("x", "y")] if "x" in attrs or "y" in attrs else []
-    index = sorted({int(k[1:]) for k in attrs if _INDEXED.fullmatch(k)})
+    # Keys of the form [xy]<decimal digits> (isdecimal is exactly regex \d), e.g. x1, y1, x2.
+    index = sorted({int(k[1:]) for k in attrs if k[0] in "xy" and k[1:].isdecimal()})
     pairs += [(f"x{i}", f"y{i}") for i in index]
     points, complete = [], bool(pairs)
     for kx, ky in pairs:
@@ -202,19 +206,23 @@ def _read_qwen(text: str, start: int, end: int, value: Any, why: str | None) -> 
     if value is None:  # unreadable as a whole: read the objects one by one
         values = [parse_json_lenient(o)[0] for o in _QWEN_OBJECT.findall(text, start, end)]
         why = "malformed"
-    items, complete = [], True
+    groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
+    complete = True
     for obj in values:
-        key, kind = next(((k, v) for k, v in _QWEN_KEYS if isinstance(obj, dict) and k in obj), (None, None))
+        if not isinstance(obj, dict):
+            complete = False  # a stray non-object is a defect
+            continue
+        key, kind = next(((k, v) for k, v in _QWEN_KEYS if k in obj), (None, None))
         if key is None:
-            complete = complete and isinstance(obj, dict)  # a stray non-object is a defect
             continue
         coords, ok = _coords(obj[key], ARITY[kind])  # type: ignore[index]
         complete = complete and ok
         label = obj.get("label")
         phrase = label.strip() if isinstance(label, str) else _phrase_before(text, start)
-        items += [(phrase, kind, c) for c in coords]
-    problem = why if why in ("truncated", "malformed") else (None if complete and items else "malformed")
-    return Markup(start, end, "", items, problem)
+        if coords:
+            groups.setdefault((phrase, kind), []).extend(coords)  # type: ignore[arg-type]
+    problem = why if why in ("truncated", "malformed") else (None if complete and groups else "malformed")
+    return Markup(start, end, "", groups, problem)
 
 
 # Everything up to the last clause break (greedy, so one match finds the last one).
