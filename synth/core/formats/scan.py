@@ -106,28 +106,49 @@ def _paired_tags(text: str) -> list[tuple[re.Match, str, re.Match | None, int]]:
     return out
 
 
-def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
-    """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
-    found: list[Markup] = []
+# A whole tag whose body holds no "<", or a lone tag; when every match is a whole tag with
+# matching kinds, the pairing of `_paired_tags` is plain: each tag closes right after its body.
+_WHOLE_TAG = re.compile(r"<(point|box)>([^<]*)</(point|box)\s*>|<(?:point|box)>|</(?:point|box)\s*>", re.IGNORECASE)
+_TagSpan = tuple[int, str, int, int, int, "str | None"]  # start, kind, body start, body end, end, problem
+
+
+def _tag_spans(text: str) -> list[_TagSpan]:
+    """Every opening tag with its kind, body and end, and the problem of an unclosed one."""
+    spans: list[_TagSpan] = []
+    for m in _WHOLE_TAG.finditer(text):  # the usual case: well-formed tags, one regex pass
+        kind = m.group(1)
+        if kind is None or kind.lower() != m.group(3).lower():
+            break
+        spans.append((m.start(), kind.lower(), m.start(2), m.end(2), m.end(), None))
+    else:
+        return spans
+    spans = []
     for m, kind, close, limit in _paired_tags(text):
-        problem = None
         if close is None:  # the coordinates are the bracketed value right after the tag, if any
             body = _SPACES.match(text, m.end()).end()  # type: ignore[union-attr]
             body_end = balanced_end(text, body, limit) if text.startswith("[", body) else m.end()
-            end, problem = body_end, ("truncated" if _at_end(text, body_end) else "malformed")
+            problem = "truncated" if _at_end(text, body_end) else "malformed"
+            spans.append((m.start(), kind, m.end(), body_end, body_end, problem))
         else:
-            body_end, end = close.start(), close.end()
-        value, why = parse_json_lenient(text[m.end() : body_end])
+            spans.append((m.start(), kind, m.end(), close.start(), close.end(), None))
+    return spans
+
+
+def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
+    """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
+    found: list[Markup] = []
+    for start, kind, body_start, body_end, end, problem in _tag_spans(text):
+        value, why = parse_json_lenient(text[body_start:body_end])
         coords, complete = _coords(value, ARITY[kind])
         problem = problem or (why if why in ("truncated", "malformed") else None) or (None if complete else "malformed")
         prev = found[-1].groups if found else None  # a tag's markup holds one group at most
         key = next(iter(prev)) if prev else None
-        if merge_adjacent and key and found[-1].end == m.start() and key[1] == kind:
+        if merge_adjacent and key and found[-1].end == start and key[1] == kind:
             prev[key] += coords  # type: ignore[index]
             found[-1].end, found[-1].problem = end, found[-1].problem or problem
         else:
-            groups = {(_phrase_before(text, m.start()), kind): coords} if coords else {}
-            found.append(Markup(m.start(), end, "", groups, problem))
+            groups = {(_phrase_before(text, start), kind): coords} if coords else {}
+            found.append(Markup(start, end, "", groups, problem))
     return found
 
 
@@ -177,7 +198,30 @@ def _molmo_points(attrs: dict[str, str]) -> tuple[list[tuple[float, ...]], bool]
 # An object that names a geometry key within its first 200 characters, maybe opening a list.
 _QWEN_START = re.compile(r"(?:\[\s*)?\{(?=[^{}]{0,200}?[\"']?(?:bbox_2d|point_2d)[\"']?\s*:)")
 _QWEN_OBJECT = re.compile(r"\{[^{}]*\}")
-_QWEN_KEYS = (("bbox_2d", "box"), ("point_2d", "point"))
+_QWEN_KEY = re.compile(r"(?:bbox_2d|point_2d)[\"']?\s*:")
+
+
+def _qwen_starts(text: str) -> list[int]:
+    """Where `_QWEN_START.finditer` matches start, found from the keys backwards.
+
+    Scanning forwards, the regex looks ahead up to 200 characters from every "{"; there are few
+    keys, and each belongs to the last "{" before it when no brace lies between and the key
+    starts within 200 characters (201 after a quote) of it.
+    """
+    out, last = [], -1
+    for key in _QWEN_KEY.finditer(text):
+        w = key.start()
+        brace = text.rfind("{", max(0, w - 202), w)
+        if brace < 0 or brace == last or "}" in text[brace + 1 : w]:
+            continue
+        gap = w - brace - 1
+        if gap > 201 or (gap == 201 and text[w - 1] not in "\"'"):
+            continue
+        last, i = brace, brace
+        while i > 0 and text[i - 1].isspace():  # str.isspace is the regex's \s
+            i -= 1
+        out.append(i - 1 if i > 0 and text[i - 1] == "[" else brace)
+    return out
 
 
 def _scan_qwen(text: str) -> list[Markup]:
@@ -185,18 +229,18 @@ def _scan_qwen(text: str) -> list[Markup]:
     fenced = [m for m in FENCE.finditer(text) if _QWEN_START.search(m.group(1))]
     found = [_read_qwen(text, m.start(), m.end(), *parse_json_lenient(m.group(1))) for m in fenced]
     fences, k, pos = [(f.start, f.end) for f in found], 0, 0
-    for m in _QWEN_START.finditer(text):
-        while k < len(fences) and fences[k][1] <= m.start():
+    for start in _qwen_starts(text):
+        while k < len(fences) and fences[k][1] <= start:
             k += 1
-        if m.start() < pos or (k < len(fences) and fences[k][0] <= m.start()):
+        if start < pos or (k < len(fences) and fences[k][0] <= start):
             continue  # inside a fence or a list already read
-        read = json_value_at(text, m.start())
+        read = json_value_at(text, start)
         if read is None:  # not JSON as it stands: its balanced extent, repaired
-            pos = balanced_end(text, m.start())
-            found.append(_read_qwen(text, m.start(), pos, *parse_json_lenient(text[m.start() : pos])))
+            pos = balanced_end(text, start)
+            found.append(_read_qwen(text, start, pos, *parse_json_lenient(text[start:pos])))
         else:
             value, pos = read
-            found.append(_read_qwen(text, m.start(), pos, value, None))
+            found.append(_read_qwen(text, start, pos, value, None))
     return sorted(found, key=lambda f: f.start)
 
 
@@ -212,8 +256,11 @@ def _read_qwen(text: str, start: int, end: int, value: Any, why: str | None) -> 
         if not isinstance(obj, dict):
             complete = False  # a stray non-object is a defect
             continue
-        key, kind = next(((k, v) for k, v in _QWEN_KEYS if k in obj), (None, None))
-        if key is None:
+        if "bbox_2d" in obj:  # the box wins when an object names both
+            key, kind = "bbox_2d", "box"
+        elif "point_2d" in obj:
+            key, kind = "point_2d", "point"
+        else:
             continue
         coords, ok = _coords(obj[key], ARITY[kind])  # type: ignore[index]
         complete = complete and ok
