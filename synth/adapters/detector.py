@@ -15,11 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from synth.adapters.mobile_sam import check_image, require
+from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require
+from synth.adapters.sam_prompts import check_image
 
 log = logging.getLogger(__name__)
-
-TRANSFORMERS_PIP = "pip install 'synth[models]'  (transformers>=5)"
 
 
 @dataclass
@@ -35,7 +34,7 @@ def _to(encoding: Any, device: str) -> dict[str, Any]:
     return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in encoding.items()}
 
 
-class HFDetector:
+class HFDetector(WorkerLocal):
     """An open-vocabulary detector (see module docstring).
 
     Args:
@@ -44,19 +43,14 @@ class HFDetector:
         device: torch device string.
     """
 
+    worker_local = ("_model", "_processor", "_torch")
+
     def __init__(self, backend: Literal["owlv2", "grounding_dino"], model_path: str, device: str = "cpu") -> None:
+        super().__init__()
         if backend not in ("owlv2", "grounding_dino"):
             raise ValueError(f"detector.backend: unknown {backend!r}; choices: owlv2, grounding_dino")
         self.backend, self.model_path, self.device = backend, model_path, device
         self.name = f"detector:{backend}"
-        self._model: Any = None
-        self._processor: Any = None
-        self._torch: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(_model=None, _processor=None, _torch=None)
-        return state
 
     def setup(self) -> None:
         """Load the detector once per worker."""

@@ -10,7 +10,7 @@ scales masks back to the original size.
 `HFSam3TextSegmenter` is the text-promptable SAM 3 (Sam3Model): a phrase in, its instance masks out
 (the `text_sam` proposal source). The vision features are computed once per image.
 
-Prompt coordinates follow `synth.adapters.mobile_sam` (SAM's prompt encoders take pixel indices).
+Prompt coordinates follow `synth.adapters.sam_prompts` (SAM's prompt encoders take pixel indices).
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from typing import Any
 import numpy as np
 
 from synth.adapters.base import MaskResult, Prompt
-from synth.adapters.mobile_sam import (
+from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require
+from synth.adapters.sam_prompts import (
+    SamFamilySegmenter,
     best_masks,
     check_image,
-    check_prompts,
-    image_digest,
-    prompt_batches,
-    require,
     sam_box,
     sam_points,
     wants_multimask,
@@ -35,7 +33,6 @@ from synth.adapters.mobile_sam import (
 
 log = logging.getLogger(__name__)
 
-TRANSFORMERS_PIP = "pip install 'synth[models]'  (transformers>=5)"
 #: model_type -> (model class, processor class) in transformers.
 ARCHITECTURES: dict[str, tuple[str, str]] = {
     "sam": ("SamModel", "SamProcessor"),
@@ -49,7 +46,7 @@ def _to(encoding: Any, device: str) -> dict[str, Any]:
     return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in encoding.items()}
 
 
-class HFSamSegmenter:
+class HFSamSegmenter(SamFamilySegmenter):
     """Segmenter over a transformers SAM / SAM 2 / SAM 3 tracker model (see module docstring).
 
     Args:
@@ -59,20 +56,13 @@ class HFSamSegmenter:
     """
 
     name = "hf_sam"
+    #: `_embeddings` is the embedding of the image `_digest` names, built by the first decode.
+    worker_local = (*SamFamilySegmenter.worker_local, "_model", "_processor", "_embeddings")
 
     def __init__(self, model_path: str, device: str = "cpu", decode_batch_size: int = 16) -> None:
+        super().__init__()
         self.model_path, self.device, self.decode_batch_size = model_path, device, decode_batch_size
         self.arch = ""
-        self._model: Any = None
-        self._processor: Any = None
-        self._torch: Any = None
-        self._digest: str | None = None
-        self._embeddings: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(_model=None, _processor=None, _torch=None, _digest=None, _embeddings=None)
-        return state
 
     def setup(self) -> None:
         """Load the model and processor once per worker."""
@@ -93,23 +83,12 @@ class HFSamSegmenter:
 
     def forget_image(self) -> None:
         """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
-        self._digest, self._embeddings = None, None
+        super().forget_image()
+        self._embeddings = None
 
-    def segment(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
-        """One MaskResult per prompt, masks (H, W) bool at the original image size."""
-        check_image(image)
-        check_prompts(prompts, image.shape[1], image.shape[0])
-        if not prompts:
-            return []
-        self.setup()
-        digest = image_digest(image)
-        if digest != self._digest:
-            self._embeddings, self._digest = None, digest
-        results: list[MaskResult | None] = [None] * len(prompts)
-        for batch in prompt_batches(prompts, self.decode_batch_size):
-            for i, res in zip(batch, self._decode(image, [prompts[i] for i in batch])):
-                results[i] = res
-        return [r for r in results if r is not None]
+    def _embed(self, image: np.ndarray) -> None:
+        # The processor makes the pixel values along with the prompts, so `_decode` embeds.
+        self._embeddings = None
 
     def _encode(self, image: np.ndarray, prompts: list[Prompt]) -> dict[str, Any]:
         """The processor's tensors for one image and a batch of same-shaped prompts."""
@@ -143,7 +122,7 @@ class HFSamSegmenter:
         return best_masks(masks, out.iou_scores[0].float().cpu().numpy().reshape(len(prompts), -1))
 
 
-class HFSam3TextSegmenter:
+class HFSam3TextSegmenter(WorkerLocal):
     """Text-promptable SAM 3 (transformers Sam3Model): instance masks for a phrase.
 
     Args:
@@ -152,17 +131,11 @@ class HFSam3TextSegmenter:
     """
 
     name = "hf_sam3_text"
+    worker_local = ("_model", "_processor", "_torch")
 
     def __init__(self, model_path: str, device: str = "cpu") -> None:
+        super().__init__()
         self.model_path, self.device = model_path, device
-        self._model: Any = None
-        self._processor: Any = None
-        self._torch: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(_model=None, _processor=None, _torch=None)
-        return state
 
     def setup(self) -> None:
         """Load SAM 3 once per worker."""

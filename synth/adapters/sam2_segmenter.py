@@ -4,36 +4,26 @@
 once per `segment` call (reused for the next call on the same image) and decodes each batch of
 same-shaped prompts in one pass: points (B, N, 2) with labels (B, N), boxes (B, 4). Without a
 checkpoint the architecture has random weights; that is only for wiring tests (the ground config
-refuses it unless `allow_random_weights`). Prompt coordinates follow `synth.adapters.mobile_sam`.
+refuses it unless `allow_random_weights`). Prompt coordinates follow `synth.adapters.sam_prompts`.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from synth.adapters.base import MaskResult, Prompt
-from synth.adapters.mobile_sam import (
-    best_masks,
-    check_image,
-    check_prompts,
-    image_digest,
-    prompt_batches,
-    require,
-    sam_box,
-    sam_points,
-    wants_multimask,
-)
+from synth.adapters.lazy import MODELS_PIP, require
+from synth.adapters.sam_prompts import SamFamilySegmenter, best_masks, sam_box, sam_points, wants_multimask
 
 log = logging.getLogger(__name__)
 
 SAM2_PIP = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2"
 
 
-class Sam2Segmenter:
+class Sam2Segmenter(SamFamilySegmenter):
     """Segmenter over the sam2 package's image predictor.
 
     Args:
@@ -44,26 +34,20 @@ class Sam2Segmenter:
     """
 
     name = "sam2"
+    worker_local = (*SamFamilySegmenter.worker_local, "_predictor")
 
     def __init__(
         self, config: str, checkpoint: str | None = None, device: str = "cpu", decode_batch_size: int = 16
     ) -> None:
+        super().__init__()
         self.config, self.checkpoint = config, checkpoint
         self.device, self.decode_batch_size = device, decode_batch_size
-        self._predictor: Any = None
-        self._torch: Any = None
-        self._digest: str | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.update(_predictor=None, _torch=None, _digest=None)
-        return state
 
     def setup(self) -> None:
         """Build SAM 2 once per worker."""
         if self._predictor is not None:
             return
-        self._torch = require("torch", "pip install 'synth[models]'", "SAM 2")
+        self._torch = require("torch", MODELS_PIP, "SAM 2")
         build = require("sam2.build_sam", SAM2_PIP, "the sam2 segmenter")
         predictor_mod = require("sam2.sam2_image_predictor", SAM2_PIP, "the sam2 segmenter")
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():
@@ -73,29 +57,11 @@ class Sam2Segmenter:
         model = build.build_sam2(self.config, ckpt_path=self.checkpoint, device=self.device)
         self._predictor = predictor_mod.SAM2ImagePredictor(model)
 
-    def forget_image(self) -> None:
-        """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
-        self._digest = None
+    def _embed(self, image: np.ndarray) -> None:
+        with self._torch.inference_mode():
+            self._predictor.set_image(image)
 
-    def segment(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
-        """One MaskResult per prompt, masks (H, W) bool at the original image size."""
-        check_image(image)
-        check_prompts(prompts, image.shape[1], image.shape[0])
-        if not prompts:
-            return []
-        self.setup()
-        digest = image_digest(image)
-        if digest != self._digest:
-            with self._torch.inference_mode():
-                self._predictor.set_image(image)
-            self._digest = digest
-        results: list[MaskResult | None] = [None] * len(prompts)
-        for batch in prompt_batches(prompts, self.decode_batch_size):
-            for i, res in zip(batch, self._decode([prompts[i] for i in batch])):
-                results[i] = res
-        return [r for r in results if r is not None]
-
-    def _decode(self, prompts: list[Prompt]) -> list[MaskResult]:
+    def _decode(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
         coords = labels = boxes = None
         if prompts[0].points is not None:
             pts, lbl = zip(*(sam_points(p) for p in prompts))

@@ -8,7 +8,8 @@ MobileSAM's test's business.
 import numpy as np
 import pytest
 
-from synth.adapters.base import Prompt, Segmenter
+from synth.adapters.base import Prompt
+from tests.adapters.sam_checks import check_masks_come_back_at_the_original_size
 from tests.grounding.scenes import disc_scene
 
 pytestmark = pytest.mark.models
@@ -25,18 +26,7 @@ def sam2():
 
 
 def test_prompts_in_original_pixels_give_masks_of_the_original_size(sam2):
-    image, _ = disc_scene([(60, 60), (250, 150)], width=300, height=200)
-    prompts = [
-        Prompt(box=np.array([30.0, 30.0, 90.0, 90.0])),
-        Prompt(points=np.array([[250.5, 150.5]]), labels=np.array([1])),
-        Prompt(points=np.array([[10.0, 10.0], [250.5, 150.5]]), labels=np.array([0, 1])),
-        Prompt(box=np.array([200.0, 100.0, 300.0, 200.0])),
-        Prompt(box=np.array([0.0, 0.0, 300.0, 200.0])),  # 3 boxes with decode_batch_size=2: two batches
-    ]
-    results = sam2.segment(image, prompts)
-    assert isinstance(sam2, Segmenter) and len(results) == len(prompts)
-    for r in results:
-        assert r.mask.shape == (200, 300) and r.mask.dtype == bool and np.isfinite(r.score)
+    check_masks_come_back_at_the_original_size(sam2)
 
 
 def test_single_prompt_and_empty_list(sam2):
