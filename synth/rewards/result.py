@@ -24,4 +24,4 @@ class RewardResult:
 
 def zero(reason: str, **details: Any) -> RewardResult:
     """A zero reward that says why."""
-    return RewardResult(0.0, reason, dict(details))
+    return RewardResult(0.0, reason, details)  # `details` is a fresh dict on every call

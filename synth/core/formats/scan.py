@@ -60,6 +60,30 @@ def _coords(value: Any, arity: int) -> tuple[list[tuple[float, ...]], bool]:
     return good, len(good) == len(value)
 
 
+# Non-negative JSON numbers whose integer part is short (float() of the digits then equals
+# float() of the JSON integer), in lists written the way render_trace writes them: "[x,y,x,y]"
+# or "[[x,y],[x,y]]", no spaces.
+_NUMBER = r"(?:0|[1-9][0-9]{0,8})(?:\.[0-9]+)?"
+_FLAT_NUMBERS = re.compile(rf"\[{_NUMBER}(?:,{_NUMBER})*\]")
+_NESTED_NUMBERS = re.compile(rf"\[\[{_NUMBER}(?:,{_NUMBER})*\](?:,\[{_NUMBER}(?:,{_NUMBER})*\])*\]")
+
+
+def _plain_numbers(body: str, arity: int) -> tuple[list[tuple[float, ...]], bool] | None:
+    """`_coords(json.loads(body), arity)` for a body of plain numbers, else None.
+
+    A tag body is read per tag of every rollout; this skips the JSON reader and its type checks
+    for the form render_trace writes (float() of such a number equals float() of its JSON value).
+    """
+    if _FLAT_NUMBERS.fullmatch(body):
+        row = body[1:-1].split(",")
+        return ([tuple(map(float, row))], True) if len(row) == arity else ([], False)
+    if _NESTED_NUMBERS.fullmatch(body):
+        rows = [r.split(",") for r in body[2:-2].split("],[")]
+        good = [tuple(map(float, r)) for r in rows if len(r) == arity]
+        return good, len(good) == len(rows)
+    return None
+
+
 # Opening and closing tags in one pass: group 1 names an opening tag, group 2 a closing one.
 _TAG = re.compile(r"<(?:(point|box)|/(point|box)\s*)>", re.IGNORECASE)
 _SPACES = re.compile(r"\s*")
@@ -138,8 +162,12 @@ def _scan_tags(text: str, merge_adjacent: bool) -> list[Markup]:
     """tvg and ivgr tags; ivgr's back-to-back tags of one kind form one grounding."""
     found: list[Markup] = []
     for start, kind, body_start, body_end, end, problem in _tag_spans(text):
-        value, why = parse_json_lenient(text[body_start:body_end])
-        coords, complete = _coords(value, ARITY[kind])
+        body, why = text[body_start:body_end], None
+        read = _plain_numbers(body, ARITY[kind])
+        if read is None:
+            value, why = parse_json_lenient(body)
+            read = _coords(value, ARITY[kind])
+        coords, complete = read
         problem = problem or (why if why in ("truncated", "malformed") else None) or (None if complete else "malformed")
         prev = found[-1].groups if found else None  # a tag's markup holds one group at most
         key = next(iter(prev)) if prev else None
