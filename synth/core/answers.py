@@ -83,8 +83,8 @@ def extract_final_answer(text: str | None) -> tuple[str | None, str | None]:
         return (answer, None) if answer else (None, "empty_answer")
     if not body:
         return None, "empty"
-    sentences = [s for s in SENTENCE_END.split(body.strip()) if s.strip()]
-    return _clean(sentences[-1]), None
+    # `body` is stripped and every split eats a whole run of whitespace, so no piece is blank.
+    return _clean(SENTENCE_END.split(body)[-1]), None
 
 
 # --- counting ---------------------------------------------------------------------------------

@@ -164,9 +164,9 @@ def _hungarian_small(iou: list[list[float]], n_pred: int, n_true: int) -> tuple[
     reaches the sum of those maxima, an upper bound of every matching: it is the optimum.
     """
     lines = iou if n_pred <= n_true else [list(col) for col in zip(*iou)]
-    best = [max(range(len(line)), key=line.__getitem__) for line in lines]
+    values = [max(line) for line in lines]
+    best = [line.index(v) for line, v in zip(lines, values)]  # the first best partner, as argmax
     if len(set(best)) == len(best):
-        values = [line[j] for line, j in zip(lines, best)]
         return sum(values) / max(n_pred, n_true), sum(v > 0 for v in values)
     return hungarian_mean_iou(np.array(iou))
 

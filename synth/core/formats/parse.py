@@ -46,15 +46,15 @@ def parse_groundings(text: str, fmt: str, frame: Frame) -> tuple[list[Grounding]
     if not markups:
         return [], "no_groundings"
     out: list[Grounding] = []
-    reasons: list[str | None] = []
+    reason = None  # the first problem in text order
     for markup in markups:
-        reasons.append(markup.problem)
+        reason = reason or markup.problem
         for (phrase, kind), coords in markup.groups.items():
             pixels, inside = _to_pixels(coords, kind, frame)
-            reasons.append(None if inside else "out_of_frame")
+            reason = reason or (None if inside else "out_of_frame")
             if pixels:
                 out.append(Grounding(phrase, kind, pixels, markup.start, markup.end))  # type: ignore[arg-type]
-    return out, next((r for r in reasons if r), None)
+    return out, reason
 
 
 def _drop_drafts(text: str, fmt: str, markups: Sequence[Markup]) -> Sequence[Markup]:

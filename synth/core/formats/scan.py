@@ -140,10 +140,12 @@ def _tag_spans(text: str) -> list[_TagSpan]:
     """Every opening tag with its kind, body and end, and the problem of an unclosed one."""
     spans: list[_TagSpan] = []
     for m in _WHOLE_TAG.finditer(text):  # the usual case: well-formed tags, one regex pass
-        kind = m.group(1)
-        if kind is None or kind.lower() != m.group(3).lower():
+        kind, _, close = m.groups()
+        if kind is None or (kind != close and kind.lower() != close.lower()):
             break
-        spans.append((m.start(), kind.lower(), m.start(2), m.end(2), m.end(), None))
+        start, end = m.span()
+        body_start, body_end = m.span(2)
+        spans.append((start, kind.lower(), body_start, body_end, end, None))
     else:
         return spans
     spans = []
