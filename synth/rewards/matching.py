@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -43,9 +44,13 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(iou), iou, 0.0)
 
 
-def _area(box: Box) -> float:
-    w, h = box[2] - box[0], box[3] - box[1]
-    return w * h if w > 0 and h > 0 else 0.0
+def _areas(boxes: Sequence[Box]) -> list[float]:
+    """Area of each XYXY box, 0 for a box of zero or negative extent."""
+    out = []
+    for box in boxes:
+        w, h = box[2] - box[0], box[3] - box[1]
+        out.append(w * h if w > 0 and h > 0 else 0.0)
+    return out
 
 
 def has_duplicates(boxes: np.ndarray, threshold: float = DUPLICATE_IOU) -> bool:
@@ -99,10 +104,12 @@ def match_boxes(pred: Sequence[Box] | np.ndarray, true: Sequence[Box] | np.ndarr
     small = n_pred * (n_pred + n_true) <= SMALL
     if not small and not (_finite_floats(p) and _finite_floats(t)):
         return _match_boxes_numpy(np.asarray(p, dtype=np.float64), np.asarray(t, dtype=np.float64), duplicate_iou)
-    area_p, area_t = [_area(b) for b in p], [_area(b) for b in t]
-    duplicates = any(
-        v > duplicate_iou for i in range(n_pred - 1) for v in _ious(p[i], area_p[i], p[i + 1 :], area_p[i + 1 :])
-    )
+    area_p, area_t = _areas(p), _areas(t)
+    duplicates = False
+    for i in range(n_pred - 1):
+        if max(_ious(p[i], area_p[i], p[i + 1 :], area_p[i + 1 :])) > duplicate_iou:
+            duplicates = True
+            break
     iou = [_ious(a, sa, t, area_t) for a, sa in zip(p, area_p)]
     if not small:
         # The same IoUs as `iou_matrix` gives for finite floats, but the means and the matching
@@ -130,9 +137,12 @@ def _match_boxes_numpy(pred: np.ndarray, true: np.ndarray, duplicate_iou: float)
 
 def _finite_floats(boxes: list) -> bool:
     """Whether every coordinate is a finite Python float (then plain IoUs equal numpy's)."""
-    if not all(type(v) is float for b in boxes for v in b):
+    if not _FLOAT.issuperset(map(type, chain.from_iterable(boxes))):
         return False
     return math.isfinite(sum(map(sum, boxes)))  # an overflowing sum only sends finite input to numpy
+
+
+_FLOAT = frozenset((float,))
 
 
 def _ious(a: Box, area_a: float, boxes: Sequence[Box], areas: Sequence[float]) -> list[float]:
@@ -142,15 +152,17 @@ def _ious(a: Box, area_a: float, boxes: Sequence[Box], areas: Sequence[float]) -
     than the arithmetic.
     """
     ax0, ay0, ax1, ay1 = a[0], a[1], a[2], a[3]
-    out = []
+    inf, out = _INF, []
     for b, area_b in zip(boxes, areas):
-        iw = (ax1 if ax1 < b[2] else b[2]) - (ax0 if ax0 > b[0] else b[0])
-        ih = (ay1 if ay1 < b[3] else b[3]) - (ay0 if ay0 > b[1] else b[1])
+        bx0, by0, bx1, by1 = b[0], b[1], b[2], b[3]
+        iw = (ax1 if ax1 < bx1 else bx1) - (ax0 if ax0 > bx0 else bx0)
+        ih = (ay1 if ay1 < by1 else by1) - (ay0 if ay0 > by0 else by0)
         if iw <= 0 or ih <= 0:
             out.append(0.0)
             continue
-        union = area_a + area_b - iw * ih
-        out.append(iw * ih / union if 0 < union < _INF else 0.0)
+        inter = iw * ih
+        union = area_a + area_b - inter
+        out.append(inter / union if 0 < union < inf else 0.0)
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,9 @@ class Targets:
     choices: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def n_instances(self) -> int:
+        """Number of true instances (read by every reward of every rollout, so computed once)."""
         return int(self.boxes.shape[0])
 
     @property
