@@ -11,6 +11,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
 from synth.core.formats.frames import ARITY, check_format
@@ -316,7 +317,13 @@ def _phrase_before(text: str, pos: int) -> str:
     """The words just before `pos` that likely name the grounded object (best effort)."""
     start = max(0, pos - 160)
     clause = _UP_TO_BREAK.match(text, start, pos)
-    words = _WORD.findall(text, clause.end() if clause else start, pos)
+    return _phrase_in(text[clause.end() if clause else start : pos])
+
+
+@lru_cache(maxsize=4096)  # rollouts of one prompt repeat the clause before each tag
+def _phrase_in(clause: str) -> str:
+    """The last words of `clause`: up to four, after the last determiner, number or stop word."""
+    words = _WORD.findall(clause)
     tail: list[str] = []
     for word in reversed(words):
         if word.lower() in _NOT_PHRASE or word.isdigit() or len(tail) == 4:
