@@ -56,7 +56,8 @@ def point_from_parsed(parsed: Parsed, targets: Targets) -> RewardResult:
             point_hits_small(parsed.points, targets.boundary_lists, targets.mask_sizes, targets.box_list)
         )
     else:
-        matched = hungarian_hits(point_hits(parsed.points_array(), targets.boundaries, targets.mask_sizes, targets.boxes))
+        hits = point_hits(parsed.points_array(), targets.boundaries, targets.mask_sizes, targets.boxes)
+        matched = hungarian_hits(hits)
     precision, recall = matched / n_pred, matched / n_true
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     details = {"precision": precision, "recall": recall, "f1": f1, "matched": matched,

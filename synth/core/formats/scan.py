@@ -134,7 +134,7 @@ def _paired_tags(text: str) -> list[tuple[re.Match, str, re.Match | None, int]]:
 # A whole tag whose body holds no "<", or a lone tag; when every match is a whole tag with
 # matching kinds, the pairing of `_paired_tags` is plain: each tag closes right after its body.
 _WHOLE_TAG = re.compile(r"<(point|box)>([^<]*)</(point|box)\s*>|<(?:point|box)>|</(?:point|box)\s*>", re.IGNORECASE)
-_TagSpan = tuple[int, str, int, int, int, "str | None"]  # start, kind, body start, body end, end, problem
+_TagSpan = tuple[int, str, int, int, int, str | None]  # start, kind, body start, body end, end, problem
 
 
 def _tag_spans(text: str) -> list[_TagSpan]:
@@ -208,6 +208,7 @@ def _scan_molmo(text: str) -> list[Markup]:
 
 
 def _molmo_points(attrs: dict[str, str]) -> tuple[list[tuple[float, ...]], bool]:
+    """The finite (x, y) pairs of a molmo element's attributes, and whether every pair read."""
     pairs = [("x", "y")] if "x" in attrs or "y" in attrs else []
     # Keys of the form [xy]<decimal digits> (isdecimal is exactly regex \d), e.g. x1, y1, x2.
     index = sorted({int(k[1:]) for k in attrs if k[0] in "xy" and k[1:].isdecimal()})
@@ -349,8 +350,9 @@ def scan(text: str, fmt: str) -> Sequence[Markup]:
         found = _scan_qwen(text)
     else:
         found = _scan_tags(text, merge_adjacent=fmt == "ivgr")
-    _LAST_SCAN[0] = (text, fmt, tuple(found))  # one store, so threads never see a torn entry
-    return _LAST_SCAN[0][2]
+    entry = (text, fmt, tuple(found))
+    _LAST_SCAN[0] = entry  # one store, so threads never see a torn entry
+    return entry[2]
 
 
 # (text, fmt, markups) of the last scan; the text is matched by identity, which costs nothing.
