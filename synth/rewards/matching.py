@@ -122,9 +122,9 @@ def match_boxes(pred: Sequence[Box] | np.ndarray, true: Sequence[Box] | np.ndarr
         recall, precision = best_match_recall_precision(table)
         hungarian, matched = hungarian_mean_iou(table)
         return BoxMatch(duplicates, recall, precision, hungarian, matched)
-    recall = sum(map(max, zip(*iou))) / n_true
-    precision = sum(map(max, iou)) / n_pred
-    hungarian, matched = _hungarian_small(iou, n_pred, n_true)
+    best_true, best_pred = list(map(max, zip(*iou))), list(map(max, iou))
+    recall, precision = sum(best_true) / n_true, sum(best_pred) / n_pred
+    hungarian, matched = _hungarian_small(iou, best_pred, best_true)
     return BoxMatch(duplicates, recall, precision, hungarian, matched)
 
 
@@ -174,14 +174,15 @@ def _ious(a: Box, area_a: float, boxes: Sequence[Box], areas: Sequence[float]) -
 _INF = float("inf")
 
 
-def _hungarian_small(iou: list[list[float]], n_pred: int, n_true: int) -> tuple[float, int]:
+def _hungarian_small(iou: list[list[float]], best_pred: list[float], best_true: list[float]) -> tuple[float, int]:
     """`hungarian_mean_iou` of a small table, skipping the solver when the answer is plain.
 
-    When the best partners of the shorter side are all distinct, giving each its best partner
-    reaches the sum of those maxima, an upper bound of every matching: it is the optimum.
+    `best_pred` and `best_true` are the table's row and column maxima. When the best partners of
+    the shorter side are all distinct, giving each its best partner reaches the sum of those
+    maxima, an upper bound of every matching: it is the optimum.
     """
-    lines = iou if n_pred <= n_true else [list(col) for col in zip(*iou)]
-    values = [max(line) for line in lines]
+    n_pred, n_true = len(best_pred), len(best_true)
+    lines, values = (iou, best_pred) if n_pred <= n_true else (list(zip(*iou)), best_true)
     best = [line.index(v) for line, v in zip(lines, values)]  # the first best partner, as argmax
     if len(set(best)) == len(best):
         return sum(values) / max(n_pred, n_true), sum(v > 0 for v in values)
