@@ -32,6 +32,10 @@ JSON is read strictly first, then repaired (trailing commas, single quotes, a tr
 Phrases come from the markup where the format carries them (molmo ``alt``, qwen ``label``);
 for tvg and ivgr they are guessed from the words just before the tag (up to four, after the
 last determiner, number or clause break), which is a best effort.
+
+Modules: `frames` (Frame, format names, Qwen's smart resize), `render` (render_trace), `scan`
+(the markup found in a text), `parse` (parse_groundings, strip_groundings) and `lenient_json`
+(parse_json_lenient). Import from the package; the names above are its interface.
 """
 
 from synth.core.formats.frames import (
