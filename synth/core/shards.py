@@ -19,48 +19,42 @@ from __future__ import annotations
 
 import copy
 import errno
-import hashlib
-import json
 import logging
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth import __version__
+from synth.core.manifest import (
+    MANIFEST_NAME,
+    OutputError,
+    OutputWriteError,
+    fsync_dir,
+    remove_file,
+    file_sha256,
+    load_manifest,
+    new_manifest,
+    write_manifest,
+)
 from synth.core.rows import record_to_rows, rows_to_table
-from synth.core.schema import SCHEMA_VERSION, Kind, SchemaError, arrow_schema, check_file_schema
-from synth.errors import SynthError
+from synth.core.schema import Kind, SchemaError, arrow_schema, check_file_schema
 
 __all__ = [
-    "MANIFEST_NAME", "Output", "OutputError", "OutputWriteError", "ShardWriter", "load_manifest", "load_output", "read_table",
-    "record_to_rows", "write_manifest",
+    "MANIFEST_NAME", "Output", "OutputError", "OutputWriteError", "ShardWriter", "file_sha256", "load_manifest",
+    "load_output", "read_table", "record_to_rows", "write_manifest",
 ]
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 SHARD_NAME = re.compile(r"^(rows|rejects)-a(\d{3,})-c(\d{5,})\.parquet$")
 #: A footer (Parquet's file metadata) larger than this is refused before it is parsed: a synth
 #: shard's footer is a few hundred kB, and a crafted one of gigabytes would exhaust memory.
 MAX_FOOTER_BYTES = 64 * 2**20
-_MANIFEST_KEYS = ("schema_version", "config_sha256", "items_in", "rows", "rejects", "shards")
-
-
-class OutputError(SynthError, ValueError):
-    """An output folder cannot be used as it is (another config's run, a committed shard missing,
-    a damaged manifest); the message says which and what to do."""
-
-
-class OutputWriteError(SynthError, OSError):
-    """A commit could not be written (disk full, I/O error). Its files were removed; the last
-    commit is intact, and a rerun resumes from it once the cause is fixed."""
 
 
 class ShardWriter:
@@ -92,7 +86,7 @@ class ShardWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         manifest = self._existing_manifest(config_sha256, overwrite)
         if manifest is None:
-            manifest = _new_manifest(config_sha256, config or {})
+            manifest = new_manifest(config_sha256, config or {})
         manifest["attempts"] += 1
         self._manifest = manifest
         self._remove_strays()
@@ -168,7 +162,7 @@ class ShardWriter:
         except OSError as exc:
             # The old manifest does not list these shards: remove them now, which also frees the space.
             for name in written:
-                _unlink(self.out_dir / name)
+                remove_file(self.out_dir / name)
             last = self._manifest
             raise _write_error(self.out_dir, f"cannot commit {len(ids)} item(s) (commit {manifest['commits']}); "
                                f"the last commit ({last['commits']}, {last['items_in']} items) is intact", exc) from exc
@@ -188,8 +182,8 @@ class ShardWriter:
         manifest = load_manifest(self.out_dir)
         if overwrite:
             for entry in manifest["shards"]:
-                _unlink(self.out_dir / entry["path"])
-            _unlink(self.out_dir / MANIFEST_NAME)
+                remove_file(self.out_dir / entry["path"])
+            remove_file(self.out_dir / MANIFEST_NAME)
             log.info("overwrite: removed the earlier run in %s", self.out_dir)
             return None
         if manifest["config_sha256"] != config_sha256 and not manifest["shards"]:
@@ -211,7 +205,7 @@ class ShardWriter:
             stray_tmp = name.endswith(".tmp") and (SHARD_NAME.match(name[:-4]) or name[:-4] == MANIFEST_NAME)
             if path.is_file() and (stray_shard or stray_tmp):
                 log.info("removing %s: not committed in %s (left by an interrupted run)", name, MANIFEST_NAME)
-                _unlink(path)
+                remove_file(path)
 
     def _check_listed(self) -> None:
         for entry in self._manifest["shards"]:
@@ -251,9 +245,9 @@ class ShardWriter:
             digest = file_sha256(tmp, fsync=True)
             os.replace(tmp, final)
         except BaseException:
-            _unlink(tmp)  # a half-written shard is worth nothing and holds space a full disk needs
+            remove_file(tmp)  # a half-written shard is worth nothing and holds space a full disk needs
             raise
-        _fsync_dir(self.out_dir)
+        fsync_dir(self.out_dir)
         return {
             "path": name,
             "kind": kind,
@@ -262,67 +256,6 @@ class ShardWriter:
             "sha256": digest,
             "item_ids": sorted(set(table.column("item_id").to_pylist())),
         }
-
-
-def _new_manifest(config_sha256: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "synth_version": __version__,
-        "config_sha256": config_sha256,
-        "config": config,
-        "items_in": 0,
-        "rows": 0,
-        "rejects": 0,
-        "attempts": 0,
-        "commits": 0,
-        "shards": [],
-        "summary": {},
-        "created_at": datetime.now(timezone.utc).isoformat(),
-    }
-
-
-def load_manifest(out_dir: Path | str) -> dict[str, Any]:
-    """The manifest of an output folder, checked for its schema version and keys.
-
-    Raises:
-        FileNotFoundError: the folder has no manifest.json.
-        SchemaError: the manifest is of another schema version.
-        OutputError: it is not JSON or lacks a key.
-    """
-    path = Path(out_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{Path(out_dir)}: no {MANIFEST_NAME} (not a synth output folder, or nothing committed)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OutputError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise OutputError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
-    if missing := [k for k in _MANIFEST_KEYS if k not in manifest]:
-        raise OutputError(f"{path}: missing key(s) {missing}")
-    if manifest["schema_version"] != SCHEMA_VERSION:
-        raise SchemaError(
-            f"{path}: synth schema version {manifest['schema_version']}, this synth reads version {SCHEMA_VERSION}"
-        )
-    manifest.setdefault("attempts", 0)
-    manifest.setdefault("commits", len(manifest["shards"]))
-    return manifest
-
-
-def write_manifest(out_dir: Path | str, manifest: dict[str, Any]) -> None:
-    """Write manifest.json atomically (temporary file, fsync, rename); sets `manifest["updated_at"]`."""
-    out = Path(out_dir)
-    manifest["updated_at"] = datetime.now(timezone.utc).isoformat()
-    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = out / (MANIFEST_NAME + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        file_sha256(tmp, fsync=True)
-        os.replace(tmp, out / MANIFEST_NAME)
-    except BaseException:
-        _unlink(tmp)
-        raise
-    _fsync_dir(out)
 
 
 def _write_error(out_dir: Path, what: str, exc: OSError) -> OutputWriteError:
@@ -335,38 +268,6 @@ def _write_error(out_dir: Path, what: str, exc: OSError) -> OutputWriteError:
     error = OutputWriteError(f"{out_dir}: {what}: {reason}; {advice}")
     error.errno = exc.errno
     return error
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable only once the directory entry is; some systems cannot open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def file_sha256(path: Path | str, fsync: bool = False) -> str:
-    """sha256 of a file's bytes, read in blocks; with `fsync`, also flush the file to disk."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-        if fsync:
-            os.fsync(f.fileno())
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
