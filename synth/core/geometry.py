@@ -156,7 +156,11 @@ def _point_from_bounds(mask: np.ndarray, bounds: tuple[int, int, int, int] | Non
     crop = np.zeros((r1 - r0 + 2, c1 - c0 + 2), dtype=np.uint8)
     crop[1:-1, 1:-1] = mask[r0:r1, c0:c1]
     dist = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    rows, cols = np.nonzero(dist == dist.max())
+    # The exact distances are square roots of integers, but OpenCV's float32 values of equal ones
+    # differ in their last bits from run to run; squared and rounded they are exact, so ties are
+    # ties and the point is the same in every process.
+    squared = np.rint(np.square(dist, dtype=np.float64))
+    rows, cols = np.nonzero(squared == squared.max())
     if rows.size > 1:
         best = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
         rows, cols = rows[best : best + 1], cols[best : best + 1]
