@@ -100,7 +100,7 @@ def load_json_answer(text: str) -> tuple[dict[str, Any] | None, str | None]:
             continue
         try:
             value = json.loads(attempt)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a number too long to convert, nesting too deep
             continue
         if isinstance(value, dict):
             return value, None
