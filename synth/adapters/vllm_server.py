@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.adapters.base import Completion, TeacherRequest, TeacherResponse
+from synth.errors import SynthError
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +49,11 @@ DEFAULT_MAX_PIXELS = 1280 * 28 * 28
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class TeacherUnavailable(RuntimeError):
+class TeacherUnavailable(SynthError, RuntimeError):
     """The teacher cannot be reached at setup: a configuration problem, said how to fix."""
 
 
-class TeacherServerGone(RuntimeError):
+class TeacherServerGone(SynthError, RuntimeError):
     """The server stopped answering during a run: connections refused after every retry."""
 
 
@@ -362,7 +363,8 @@ class VllmServerTeacher:
             detail = f"\nowned server {state}; log {self.server.log_path}:\n{log_tail(Path(self.server.log_path))}"
         raise TeacherServerGone(
             f"vLLM server at {self.base_url} is gone (unreachable or unhealthy) after "
-            f"{self.settings.retries} retries ({last_error}); the batch was not written.{detail}"
+            f"{self.settings.retries} retries ({last_error}); the batch was not written, what was "
+            f"committed is kept: rerun the same command to resume.{detail}"
         )
 
 

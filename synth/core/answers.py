@@ -38,11 +38,16 @@ EXTRACT_REASONS = {
 
 def strip_think(text: str) -> str:
     """Remove think blocks; text before a lone `</think>` (template-opened thinking) goes too."""
-    text = THINK_BLOCK.sub(" ", text)
     closing = text.lower().rfind("</think>")
-    if closing >= 0:
-        text = text[closing + len("</think>"):]
-    return text.strip()
+    if closing < 0:
+        return text.strip()
+    # No block can close after the last `</think>`: searching only up to it keeps the lazy match
+    # linear when a hostile text opens thousands of blocks that never close.
+    head = THINK_BLOCK.sub(" ", text[: closing + len("</think>")])
+    lone = head.lower().rfind("</think>")
+    if lone >= 0:
+        head = head[lone + len("</think>"):]
+    return (head + text[closing + len("</think>"):]).strip()
 
 
 def _clean(answer: str) -> str:
@@ -62,7 +67,9 @@ def extract_final_answer(text: str | None) -> tuple[str | None, str | None]:
         if lowered.rfind("<think>") > lowered.rfind("</think>"):
             return None, "unclosed_think"
         body = strip_think(text)
-        blocks = ANSWER_BLOCK.findall(body)
+        # Only up to the last `</answer>`: unclosed openers after it would make the search quadratic.
+        last = body.lower().rfind("</answer>")
+        blocks = ANSWER_BLOCK.findall(body, 0, last + len("</answer>")) if last >= 0 else []
         if blocks:
             answer = _clean(blocks[-1])
             return (answer, None) if answer else (None, "empty_answer")
