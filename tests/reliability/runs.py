@@ -149,3 +149,83 @@ def demo_item_ids(items: int, seed: int = 0) -> set[str]:
     from synth.sources.demo import DemoOptions, iter_demo
 
     return {item.item_id for item in iter_demo(DemoOptions(items=items, seed=seed))}
+
+
+# --- processes (read from /proc: psutil is not a dependency) --------------------------------------
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces and parentheses; the fields after its last ")" do not.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of one process (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def differences(a, b, path: str = "", limit: int = 10) -> list[str]:
+    """Where two nested values (rows by id, say) differ: up to `limit` paths with both values."""
+    found: list[str] = []
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                found.append(f"{path}/{key}: only in {'second' if key in b else 'first'}")
+            else:
+                found += differences(a[key], b[key], f"{path}/{key}", limit)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found += differences(x, y, f"{path}[{i}]", limit)
+    elif a != b:
+        found.append(f"{path}: {str(a)[:120]!r} != {str(b)[:120]!r}")
+    return found[:limit]
+
+
+def _rounded_scores(value, digits: int = 5):
+    if isinstance(value, dict):
+        return {k: round(v, digits) if k == "score" and isinstance(v, float) else _rounded_scores(v, digits)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded_scores(v, digits) for v in value]
+    return value
+
+
+def assert_same_rows(out: Path, reference: Path, score_digits: int | None = None) -> None:
+    """The committed rows and rejects of `out` equal those of `reference` (write times aside).
+
+    `score_digits` compares segmenter scores to that many decimals: torch's float32 sums depend on
+    its thread count, which differs between a Ray actor (its num_cpus) and a local run (all cores).
+    """
+    rows, expected = output_rows(out), output_rows(reference)
+    if score_digits is not None:
+        rows, expected = _rounded_scores(rows, score_digits), _rounded_scores(expected, score_digits)
+    assert rows == expected, "rows differ:\n" + "\n".join(differences(rows, expected))
+    assert reject_keys(out) == reject_keys(reference)

@@ -3,12 +3,15 @@ teacher, parser extraction, annotation proposals grounded by the real MobileSAM)
 `FaultyOpenAIServer`, which answers 500s, hangs, garbage, nonsense, slowly, or dies.
 
 What a user must see: faults within the retry bound cost nothing; faults beyond it become rejects
-with the right reason and the run completes; a dead server stops the run with a clear message,
+with the right reason and the run completes (hostile entries beside them are refused at read and
+accounted for too); a dead server stops the run with a clear message,
 what was committed stays intact, and a rerun against a healthy server ends equal to a clean run.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from tests.reliability.runs import (
     rejects_by_item,
     synth_run,
 )
+from tests.sources.imagefiles import png_bytes, png_header_only, rgb_array
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
@@ -42,6 +46,29 @@ def _scripted(entries: list[dict], actions: list[list]) -> list[ScriptedItem]:
     return [ScriptedItem(e["question"], e["label"], e["answer"], list(a)) for e, a in zip(entries, actions)]
 
 
+def _add_hostile_entries(folder: Path) -> dict[str, str]:
+    """Append entries a read must refuse (without asking the teacher) to the manifest; returns
+    their ids and the read reject reason each must get."""
+    outside = folder.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.png").write_bytes(png_bytes(rgb_array(9, 9)))
+    files = {"zero.png": b"", "truncated.png": png_bytes(rgb_array(200, 150))[:300],
+             "bomb.png": png_header_only(100_000, 100_000), "text.png": b"not a picture"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    os.symlink(outside / "secret.png", folder / "link_out.png")
+    os.mkfifo(folder / "fifo.png")  # reading it would block forever
+    expected = {"zero.png": "image_unreadable", "truncated.png": "image_unreadable", "bomb.png": "image_too_large",
+                "text.png": "image_unreadable", "link_out.png": "path_outside_root", "fifo.png": "image_unreadable",
+                "../../etc/passwd": "path_outside_root", "/etc/passwd": "path_outside_root"}
+    entries = [{"id": f"hostile-{i}", "image": image, "question": f"How many red discs are in hostile {i}?",
+                "answer": 1, "label": "red disc"} for i, image in enumerate(expected)]
+    entries.append({"id": "hostile-no-answer", "image": "zero.png", "question": "How many?"})
+    with open(folder / "items.jsonl", "a") as manifest:
+        manifest.writelines(json.dumps(e) + "\n" for e in entries)
+    return {**{f"hostile-{i}": reason for i, reason in enumerate(expected.values())}, "hostile-no-answer": "bad_item"}
+
+
 def _rows_per_item(out: Path) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for row in output_rows(out).values():
@@ -51,6 +78,7 @@ def _rows_per_item(out: Path) -> dict[str, list[dict]]:
 
 def test_faults_within_bounds_are_retried_and_beyond_become_rejects(tmp_path):
     entries = disc_manifest(tmp_path / "data", [2, 3, 1, 2, 3, 2])
+    hostile = _add_hostile_entries(tmp_path / "data")  # refused at read: the teacher never sees them
     actions = [
         ["500", "500", "ok"],        # recovers on the last retry
         ["hang"],                    # never answers: timeout on every try
@@ -68,13 +96,16 @@ def test_faults_within_bounds_are_retried_and_beyond_become_rejects(tmp_path):
 
     ids = [e["id"] for e in entries]
     # Ids are the manifest's own; every item read is a row or a reject, and every count adds up.
-    check_output(out, set(ids))
+    summary = check_output(out, set(ids) | set(hostile))
+    read = next(line for line in summary["stages"] if line["stage"] == "read")
+    assert (read["in"], read["out"]) == (len(ids) + len(hostile), len(ids))
     asked = {e["id"]: server.requests[e["question"]] for e in entries}
     assert asked == {ids[0]: 3, ids[1]: RETRIES + 1, ids[2]: RETRIES + 1, ids[3]: 1, ids[4]: 1, ids[5]: 2}
 
     rows, rejects = _rows_per_item(out), rejects_by_item(out)
     assert {i: len(r) for i, r in rows.items()} == {ids[0]: 2, ids[4]: 2, ids[5]: 1}
     assert rejects == {
+        **{item_id: [("read", reason)] for item_id, reason in hostile.items()},
         ids[1]: [("teach", "teacher_timeout")],
         ids[2]: [("teach", "teacher_error")],
         ids[3]: [("teach", "answer_unparseable")] * 2,

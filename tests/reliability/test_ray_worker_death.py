@@ -1,0 +1,68 @@
+"""A Ray stage worker dies mid-run: Ray restarts the actor and retries its task; nothing repeats.
+
+The victim is the stage actor holding MobileSAM (the `MapWorker(MapBatches(_StageActor))` process
+with the most memory), SIGKILLed while it works. Ray Data gives actor pools `max_restarts=-1` and
+`max_task_retries=-1` unless told otherwise, so the run must complete, every item be a row or a
+reject exactly once, and the rows equal a clean local run's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.reliability.conftest import DEMO_ITEMS, DEMO_SETS
+from tests.reliability.runs import (
+    assert_same_rows,
+    check_output,
+    cmdline,
+    demo_item_ids,
+    manifest_of,
+    process_tree,
+    rss_bytes,
+    synth_popen,
+)
+
+pytestmark = [pytest.mark.models, pytest.mark.ray, pytest.mark.slow]
+
+#: A worker above this holds the segmenter and is encoding (the other stage workers hold ~0.2 GB).
+SEGMENTER_WORKER_RSS = 900 * 2**20
+
+
+def _busy_segmenter_worker(run_pid: int) -> int | None:
+    """The pid of this run's stage worker that holds MobileSAM and is past its setup, if any."""
+    workers = [(rss_bytes(pid), pid) for pid in process_tree(run_pid)
+               if cmdline(pid).startswith("ray::MapWorker") and "__init__" not in cmdline(pid)]
+    big = [(rss, pid) for rss, pid in workers if rss > SEGMENTER_WORKER_RSS]
+    return max(big)[1] if big else None
+
+
+def _commits(out) -> int:
+    try:
+        return manifest_of(out)["commits"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_a_killed_stage_worker_is_retried_and_no_row_repeats(clean_demo, tmp_path):
+    out = tmp_path / "ray"
+    # One trace-batch per task: the killed task holds one item, the others are already done or queued.
+    proc = synth_popen("pipelines/demo.yaml", out, [*DEMO_SETS, "ground.resources.batch_size=1"], runner="ray")
+    victim, deadline = None, time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        victim = _busy_segmenter_worker(proc.pid)
+    assert victim is not None, "no busy segmenter worker appeared: " + (proc.stderr.read().decode()[-3000:]
+                                                                       if proc.poll() is not None else "")
+    done_before = _commits(out)
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr.decode()[-4000:]
+    assert done_before < DEMO_ITEMS, "the worker was killed after the last commit"
+
+    check_output(out, demo_item_ids(DEMO_ITEMS))
+    # Same rows as the clean local run; scores to 5 decimals (see assert_same_rows).
+    assert_same_rows(out, clean_demo, score_digits=5)
