@@ -85,12 +85,6 @@ PARSERS: dict[str, Callable[[str], object]] = {
 #: Parsers that fail today, each with the text and the owner's module; reported in issue 8.
 #: Remove an entry when its parser is fixed (the strict xfail then says so).
 KNOWN_SLOW = {
-    "extract_final_answer": "unclosed_answer_tags: ANSWER_BLOCK's lazy .*? rescans to the end from every "
-                            "<answer>, quadratic (synth/core/answers.py)",
-    "strip_think": "unclosed_think_tags: THINK_BLOCK's lazy .*? rescans to the end from every <think>, "
-                   "quadratic (synth/core/answers.py)",
-    "load_json_answer": "unclosed_think_tags: it calls strip_think first (synth/core/answers.py)",
-    "objects_from_json": "unclosed_think_tags: via load_json_answer -> strip_think (synth/core/answers.py)",
     "strip_groundings_tvg": "mixed_markup: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
     "strip_groundings_ivgr": "mixed_markup: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
     "strip_groundings_molmo": "unclosed_point_tags: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
@@ -114,7 +108,10 @@ def _child(parser: str, texts: dict[tuple[str, int], str], connection) -> None:
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used, from /proc; it does not grow while the process
     waits for a core, so a loaded machine does not make a linear parser miss its deadline."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it just exited; its last messages are still in the pipe
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
