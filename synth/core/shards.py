@@ -164,8 +164,9 @@ class ShardWriter:
             for name in written:
                 remove_file(self.out_dir / name)
             last = self._manifest
-            raise _write_error(self.out_dir, f"cannot commit {len(ids)} item(s) (commit {manifest['commits']}); "
-                               f"the last commit ({last['commits']}, {last['items_in']} items) is intact", exc) from exc
+            raise _write_error(self.out_dir, f"cannot commit {len(ids)} item(s) (commit {manifest['commits']})", exc,
+                               f"the last commit (commit {last['commits']}, {last['items_in']} items in all) is intact"
+                               ) from exc
         self._manifest = manifest
         self.done_item_ids.update(ids)
 
@@ -258,14 +259,15 @@ class ShardWriter:
         }
 
 
-def _write_error(out_dir: Path, what: str, exc: OSError) -> OutputWriteError:
-    """The error a failed write becomes: the folder, what failed, the system's reason, what to do."""
+def _write_error(out_dir: Path, what: str, exc: OSError, state: str = "") -> OutputWriteError:
+    """The error a failed write becomes: the folder, what failed, the system's reason, what is
+    left on disk, what to do."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     if exc.errno == errno.ENOSPC:
         advice = "free space on that disk (or choose another --output) and rerun the same command to resume"
     else:
         advice = "fix the cause and rerun the same command to resume"
-    error = OutputWriteError(f"{out_dir}: {what}: {reason}; {advice}")
+    error = OutputWriteError(f"{out_dir}: {what}: {reason}; {state + '; ' if state else ''}{advice}")
     error.errno = exc.errno
     return error
 
