@@ -17,7 +17,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from synth.core import shards as shards_module
 from synth.core.rows import record_to_rows
 from synth.core.shards import MANIFEST_NAME, OutputWriteError, ShardWriter, file_sha256, load_output
 from tests.inspect.disc_rows import CONFIG_SHA, CONTEXT, SEGMENTER, disc_record
