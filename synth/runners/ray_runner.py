@@ -57,14 +57,26 @@ class _StageActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         records = [pickle.loads(blob) for blob in batch["record"]]
-        out = call_stage(self.stage, records)
+        fatal = next((str(f) for f in batch["fatal"] if f), "")
+        if fatal:  # an earlier stage failed for good: pass the batch on untouched
+            return _to_batch(records, fatal)
+        try:
+            out = call_stage(self.stage, records)
+        except SynthError as exc:
+            # In band, because Ray Data wraps a stage's exception and drops its cause: the driver
+            # raises it as the stage said it, before committing anything of this batch.
+            return _to_batch(records, str(exc) or type(exc).__name__)
         return _to_batch(out)
 
 
-def _to_batch(records: list[ItemRecord]) -> dict[str, np.ndarray]:
+def _to_batch(records: list[ItemRecord], fatal: str = "") -> dict[str, np.ndarray]:
     blobs = np.empty(len(records), dtype=object)
     blobs[:] = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records]
-    return {"item_id": np.array([r.item.item_id for r in records], dtype=object), "record": blobs}
+    return {
+        "item_id": np.array([r.item.item_id for r in records], dtype=object),
+        "record": blobs,
+        "fatal": np.array([fatal] * len(records), dtype=object),
+    }
 
 
 class RayExecutor:
@@ -80,7 +92,7 @@ class RayExecutor:
         from ray.data import ActorPoolStrategy
 
         rows = [
-            {"item_id": r.item.item_id, "record": pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)}
+            {"item_id": r.item.item_id, "record": pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), "fatal": ""}
             for batch in batches
             for r in batch
         ]
@@ -100,6 +112,9 @@ class RayExecutor:
             )
         try:
             for batch in ds.iter_batches(batch_size=self.commit_every, batch_format="numpy"):
+                fatal = next((str(f) for f in batch["fatal"] if f), "")
+                if fatal:
+                    raise SynthError(fatal)
                 yield [pickle.loads(blob) for blob in batch["record"]]
         except Exception as exc:
             # A stage's user-facing error (the teacher server gone) arrives wrapped in Ray's task

@@ -168,9 +168,6 @@ def test_a_dead_server_is_reported_in_one_clear_message(server_death):
 
 
 @pytest.mark.ray
-@pytest.mark.xfail(strict=True, reason="Ray Data wraps a stage's exception in UserCodeException and drops its "
-                   "cause (exit 1, traceback); with DataContext.raise_original_map_exception the error is found but "
-                   "Ray Data still logs two stack traces; the stage error must travel in-band (issue 8 report)")
 def test_a_dead_server_under_ray_is_reported_in_one_clear_message(three_items, tmp_path):
     manifest, entries = three_items
     out = tmp_path / "out"
