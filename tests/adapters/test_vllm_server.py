@@ -15,7 +15,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -30,6 +29,7 @@ from synth.adapters.vllm_server import (
     image_to_data_url,
     request_body,
 )
+from tests.fixtures.processes import group_alive, wait_group_gone
 
 
 class ScriptedOpenAIServer:
@@ -346,26 +346,14 @@ def fake_python(tmp_path) -> str:
     return str(script)
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process of group `pgid` exists, read from /proc."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
 def test_owned_server_starts_healthy_and_stops_its_whole_group(fake_python, tmp_path):
     server = OwnedVllmServer(fake_python, "tiny", log_path=tmp_path / "out" / "vllm_server.log")
     url = server.start(health_timeout_s=20)
     assert url == f"http://127.0.0.1:{server.port}/v1"
     pgid = server.process.pid
-    assert _group_alive(pgid)
+    assert group_alive(pgid)
     server.stop()
-    assert not _group_alive(pgid)
+    assert not group_alive(pgid)
     assert (tmp_path / "out" / "vllm_server.log").exists()
 
 
@@ -395,13 +383,10 @@ def test_no_orphan_when_the_parent_dies(fake_python, tmp_path, how):
     """)
     child = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     pgid = int(child.stdout.readline())
-    assert _group_alive(pgid)
+    assert group_alive(pgid)
     if how == "sigkill":
         child.send_signal(signal.SIGKILL)
     elif how == "sigterm":
         child.send_signal(signal.SIGTERM)
     child.wait(30)
-    deadline = time.monotonic() + 20
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _group_alive(pgid), f"server group {pgid} outlived its parent ({how})"
+    assert wait_group_gone(pgid, 20), f"server group {pgid} outlived its parent ({how})"

@@ -25,6 +25,7 @@ from synth.adapters.vllm_server import ClientSettings, TeacherServerGone, VllmSe
 from synth.core.records import Item, ItemRecord
 from synth.stages.base import RunContext
 from synth.stages.teach import TeachConfig, TeachStage
+from tests.fixtures.processes import group_alive, wait_group_gone
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -72,24 +73,6 @@ def requests(count, n=1, max_tokens=16):
     return [TeacherRequest(request_id=f"r{i}", system="You count objects.", user=f"How many coins? ({i})",
                            n=n, sampling={"temperature": 1.0, "max_tokens": max_tokens, "seed": 1000 * i})
             for i in range(count)]
-
-
-def group_alive(pgid: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def wait_group_gone(pgid: int, timeout_s: float = 30) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not group_alive(pgid)
 
 
 def test_n_samples_with_token_counts(teacher, tiny_model):
