@@ -110,28 +110,9 @@ class RayExecutor:
                 num_gpus=res.num_gpus,
                 batch_format="numpy",
             )
-        try:
-            for batch in ds.iter_batches(batch_size=self.commit_every, batch_format="numpy"):
-                fatal = next((str(f) for f in batch["fatal"] if f), "")
-                if fatal:
-                    raise SynthError(fatal)
-                yield [pickle.loads(blob) for blob in batch["record"]]
-        except Exception as exc:
-            # A stage's user-facing error (the teacher server gone) arrives wrapped in Ray's task
-            # errors; say it as the stage said it, without Ray's remote traceback.
-            cause = _synth_cause(exc)
-            if cause is None:
-                raise
-            raise SynthError(str(cause)) from None
+        for batch in ds.iter_batches(batch_size=self.commit_every, batch_format="numpy"):
+            fatal = next((str(f) for f in batch["fatal"] if f), "")
+            if fatal:
+                raise SynthError(fatal)
+            yield [pickle.loads(blob) for blob in batch["record"]]
 
-
-def _synth_cause(exc: BaseException) -> SynthError | None:
-    """The SynthError somewhere in an exception's cause chain (Ray's `cause` or `__cause__`)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, SynthError) and type(current).__module__ != "ray.exceptions":
-            return current
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
