@@ -33,11 +33,14 @@ def _ray() -> Any:
     return ray
 
 
-def init_ray(address: str | None, quiet: bool) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS); otherwise start Ray embedded, sized to this machine."""
+def init_ray(address: str | None, quiet: bool) -> bool:
+    """Join the cluster at `address` (or RAY_ADDRESS); otherwise start Ray embedded, sized to this machine.
+
+    Returns whether this call connected (so the caller owns the shutdown).
+    """
     ray = _ray()
     if ray.is_initialized():
-        return
+        return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         log.info("joining the Ray cluster at %s", address)
@@ -46,6 +49,7 @@ def init_ray(address: str | None, quiet: bool) -> None:
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=not quiet)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = not quiet
+    return True
 
 
 class _StageActor:
@@ -79,17 +83,51 @@ def _to_batch(records: list[ItemRecord], fatal: str = "") -> dict[str, np.ndarra
     }
 
 
+def check_pools_fit(pools: dict[str, Resources], cluster: dict[str, float]) -> None:
+    """Refuse pools the cluster cannot hold all at once.
+
+    Every stage's actor pool is fixed and streaming needs them alive together; when their CPUs or
+    GPUs add up to more than the cluster has, Ray Data can start a later stage's actors first and
+    then wait forever for a CPU an idle one holds.
+    """
+    for key, unit in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        need = sum(r.actors * getattr(r, key) for r in pools.values())
+        have = cluster.get(unit, 0.0)
+        if need > have + 1e-9:
+            asks = ", ".join(f"{name} {r.actors}×{getattr(r, key):g}" for name, r in pools.items() if getattr(r, key))
+            raise SynthError(
+                f"the stages' actor pools need {need:g} {unit} at once ({asks}) but the Ray cluster has "
+                f"{have:g}: lower <stage>.resources.actors or .{key} (light stages run well on 0.25 CPU)"
+            )
+
+
 class RayExecutor:
     """Streams records through one actor pool per stage and yields finished batches to the driver."""
 
-    def __init__(self, stages: list[Stage], resources: dict[str, Resources], commit_every: int):
+    def __init__(self, stages: list[Stage], resources: dict[str, Resources], commit_every: int,
+                 address: str | None = None, quiet: bool = False):
         self.stages = stages
         self.resources = resources
         self.commit_every = commit_every
+        self.address = address
+        self.quiet = quiet
 
     def run(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
+        """Yield finished batches. Ray started (or joined) here is shut down when the run ends or
+        fails, in order: an abandoned embedded Ray leaves agents behind that hold the caller's pipes."""
+        connected = init_ray(self.address, self.quiet)
+        try:
+            yield from self._stream(batches)
+        finally:
+            if connected:
+                _ray().shutdown()
+
+    def _stream(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
         ray = _ray()
         from ray.data import ActorPoolStrategy
+
+        pools = {s.name: self.resources.get(s.name, Resources()) for s in self.stages}
+        check_pools_fit(pools, ray.cluster_resources())
 
         rows = [
             {"item_id": r.item.item_id, "record": pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), "fatal": ""}
@@ -100,7 +138,7 @@ class RayExecutor:
             return
         ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // 8))
         for stage in self.stages:
-            res = self.resources.get(stage.name, Resources())
+            res = pools[stage.name]
             ds = ds.map_batches(
                 _StageActor,
                 fn_constructor_kwargs={"stage": stage},

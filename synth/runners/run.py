@@ -8,6 +8,7 @@ duplicate and no gap.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -122,25 +123,26 @@ def _execute(
     segmenter = ground.describe()
     with RunProgress([s.name for s in stages], quiet) as progress:
         executor = _executor(cfg, stages, progress, quiet)
-        for records in executor.run(batches):
-            rows, rejects = [], []
-            for record in records:
-                r, j = record_to_rows(record, context, segmenter)
-                rows += r
-                rejects += j
-            summary.add(records, len(rows), len(rejects))
-            writer.commit(rows, rejects, [r.item.item_id for r in records], summary=summary.to_dict())
-            progress.committed(len(records), len(rows), len(rejects), summary.items)
+        # closing: a failed commit ends the executor (its stages, its Ray) before the error leaves.
+        with contextlib.closing(executor.run(batches)) as finished:
+            for records in finished:
+                rows, rejects = [], []
+                for record in records:
+                    r, j = record_to_rows(record, context, segmenter)
+                    rows += r
+                    rejects += j
+                summary.add(records, len(rows), len(rejects))
+                writer.commit(rows, rejects, [r.item.item_id for r in records], summary=summary.to_dict())
+                progress.committed(len(records), len(rows), len(rejects), summary.items)
 
 
 def _executor(cfg: RunConfig, stages: list[Stage], progress: RunProgress, quiet: bool):  # noqa: ANN202
     if cfg.runner.kind == "local":
         return LocalExecutor(stages, on_stage_done=progress.stage_done)
-    from synth.runners.ray_runner import RayExecutor, init_ray
+    from synth.runners.ray_runner import RayExecutor
 
-    init_ray(cfg.runner.ray_address, quiet)
     resources = {s.name: getattr(cfg, section).resources for s, section in zip(stages, _SECTIONS)}
-    return RayExecutor(stages, resources, cfg.output.commit_every)
+    return RayExecutor(stages, resources, cfg.output.commit_every, cfg.runner.ray_address, quiet)
 
 
 _SECTIONS = ("source", "teacher", "extract", "ground", "annotate")

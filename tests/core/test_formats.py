@@ -26,6 +26,7 @@ from synth.core.formats import (
     render_trace,
     strip_groundings,
 )
+from synth.core.formats.scan import scan
 from synth.core.records import GroundedObject, Instance
 
 NOUNS = ["apples", "red cups", "dog", "blue car", "plate", "small birds", "tree", "chairs"]
@@ -369,6 +370,44 @@ FRAGMENTS = [
     "```", "<think>", "</think>", "<answer>", "NaN", "-", "1e9", "9" * 400, "1e999", "12", "3.5", " ", "\n",
     "cat", ".", "\\",
 ]
+
+
+def _strip_by_the_rule(text: str, fmt: str) -> str:
+    """strip_groundings' rule written plainly (cut each markup from the last to the first, then
+    mend the spacing at the cut); quadratic, so only for checking the linear one."""
+    for markup in sorted(scan(text, fmt), key=lambda m: m.start, reverse=True):
+        text = text[: markup.start] + markup.keep + text[markup.end :]
+        if markup.keep:
+            continue
+        left, right = text[: markup.start].rstrip(" \t"), text[markup.start :].lstrip(" \t")
+        had_space = len(left) + len(right) < len(text)
+        before, after = left[-1:], right[:1]
+        glue = after in ".,;:!?)]}\n<" or before in "([{\n" or not (after and before)
+        text = left + (" " if not glue and (had_space or (before.isalnum() and after.isalnum())) else "") + right
+    return text
+
+
+def _markup(fmt: str, kind: str) -> str:
+    """One grounding of the phrase "cat", rendered in `fmt` (without ivgr's think wrapper)."""
+    inst = [Instance({}, [1, 2, 3, 4], [1.5, 2.5])]
+    text = render_trace("cat", [GroundedObject("cat", [(0, 3)], instances=inst)], fmt, Frame("pixel", 10, 10), kind)
+    return text.removeprefix("<think>").removesuffix("</think>").removeprefix("cat")
+
+
+@st.composite
+def marked_up_texts(draw):
+    """(fmt, text): words, spacing, punctuation and well-formed and broken markup of `fmt`, mixed."""
+    fmt = draw(st.sampled_from(FORMATS))
+    pieces = [_markup(fmt, "point"), _markup(fmt, "box"), "cat", "dog", " ", "  ", "\t", " \t ", "\n", "(", ")",
+              ".", ",", "<think>", "</think>"]
+    return fmt, "".join(draw(st.lists(st.sampled_from([*pieces, *FRAGMENTS]), max_size=40)))
+
+
+@settings(max_examples=1000)
+@given(marked_up_texts())
+def test_stripping_follows_its_rule(fmt_text):
+    fmt, text = fmt_text
+    assert strip_groundings(text, fmt) == _strip_by_the_rule(text, fmt)
 
 
 @settings(max_examples=500)

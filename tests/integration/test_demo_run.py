@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.fixtures.processes import wait_session_gone
+
 REPO = Path(__file__).resolve().parents[2]
 SYNTH = str(Path(sys.executable).parent / "synth")
 LIMIT = 6
@@ -89,6 +91,16 @@ def test_ray_runner_agrees_with_local_row_for_row(clean_run, tmp_path):
     _run(out, runner="ray")
     assert _rows(out) == _rows(clean_run)
     assert _reject_keys(out) == _reject_keys(clean_run)
+
+
+def test_ray_pools_too_big_for_the_machine_fail_at_once_and_leave_nothing_running(tmp_path):
+    started = time.monotonic()
+    run = _run(tmp_path / "big", "--set", "ground.resources.actors=64", runner="ray", wait=False)
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 2 and "Traceback" not in stderr.decode(), stderr.decode()[-3000:]
+    assert "need" in stderr.decode() and "lower" in stderr.decode()
+    assert time.monotonic() - started < 120
+    assert wait_session_gone(run.pid), "Ray processes outlived the failed run"
 
 
 def test_rerun_of_finished_output_adds_nothing(clean_run):

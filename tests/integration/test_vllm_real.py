@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,24 @@ def test_teach_stage_end_to_end(server, tiny_model):
                    for c in record.candidates)
 
 
+def kill_once_busy(owned: OwnedVllmServer, timeout_s: float = 60) -> None:
+    """SIGKILL the server's process group as soon as its engine is generating (vLLM's /metrics),
+    so the kill lands mid-run however fast this machine decodes."""
+    deadline = time.monotonic() + timeout_s
+    url = owned.base_url.removesuffix("/v1") + "/metrics"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                metrics = response.read().decode()
+        except OSError:
+            metrics = ""
+        running = [line for line in metrics.splitlines() if line.startswith("vllm:num_requests_running")]
+        if any(float(line.rsplit(" ", 1)[1]) > 0 for line in running):
+            break
+        time.sleep(0.02)
+    os.killpg(owned.process.pid, signal.SIGKILL)
+
+
 def test_server_killed_mid_run_fails_clearly_and_writes_nothing(tiny_model, tmp_path):
     owned = start_server(tiny_model, tmp_path / "vllm_server.log")
     try:
@@ -149,8 +168,8 @@ def test_server_killed_mid_run_fails_clearly_and_writes_nothing(tiny_model, tmp_
         stage = TeachStage(config, RunContext(output_dir=tmp_path))
         stage.setup()
         stage.teacher.settings.backoff_s = 0.2
-        records = [ItemRecord(item=Item(f"i{i}", "How many coins?", "3")) for i in range(24)]
-        threading.Timer(1.0, os.killpg, (owned.process.pid, signal.SIGKILL)).start()
+        records = [ItemRecord(item=Item(f"i{i}", "How many coins?", "3")) for i in range(48)]
+        threading.Thread(target=kill_once_busy, args=(owned,), daemon=True).start()
         started = time.monotonic()
         with pytest.raises(TeacherServerGone, match="is gone"):
             stage(records)

@@ -82,15 +82,6 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "parse_objects": lambda text: parse_objects(text, ITEM, 8),
 }
 
-#: Parsers that fail today, each with the text and the owner's module; reported in issue 8.
-#: Remove an entry when its parser is fixed (the strict xfail then says so).
-KNOWN_SLOW = {
-    "strip_groundings_tvg": "mixed_markup: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
-    "strip_groundings_ivgr": "mixed_markup: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
-    "strip_groundings_molmo": "unclosed_point_tags: quadratic, ~15x the CPU for 4x the text (synth/core/formats)",
-}
-
-
 def _child(parser: str, texts: dict[tuple[str, int], str], connection) -> None:
     """Time the parser on each text at a quarter size and at full size; report as it goes."""
     for (name, size), text in texts.items():
@@ -179,11 +170,7 @@ def enormous_results() -> dict[str, str | None]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parser", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SLOW[name])) if name in KNOWN_SLOW
-    else name
-    for name in PARSERS
-])
+@pytest.mark.parametrize("parser", list(PARSERS))
 def test_parser_survives_enormous_text(enormous_results, parser):
     problem = enormous_results[parser]
     assert problem is None, f"{parser} {problem}"

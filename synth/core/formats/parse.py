@@ -101,25 +101,48 @@ def strip_groundings(text: str, fmt: str) -> str:
 
     ivgr's <think>/<answer> wrappers stay. Where markup sat between words one space remains; no
     space is left before punctuation or at a line's start or end.
+
+    One pass from the last markup to the first, so hostile text full of markup costs linear time:
+    `tail` holds the finished text after the current cut as pieces, its first piece last.
     """
+    tail: list[str] = []
+    end = len(text)
     for markup in sorted(scan(text, fmt), key=lambda m: m.start, reverse=True):
-        text = text[: markup.start] + markup.keep + text[markup.end :]
-        if not markup.keep:
-            text = _mend(text, markup.start)
-    return text
+        tail.append(text[markup.end : end])
+        end = markup.start
+        if markup.keep:
+            tail.append(markup.keep)
+        else:
+            end = _mend(text, end, tail)
+    tail.append(text[:end])
+    return "".join(reversed(tail))
 
 
 _NO_SPACE_BEFORE = set(".,;:!?)]}\n<") | {""}
 _NO_SPACE_AFTER = set("([{\n") | {""}
 
 
-def _mend(text: str, i: int) -> str:
-    """Fix the spacing where something was cut out at `i`."""
-    left, right = text[:i].rstrip(" \t"), text[i:].lstrip(" \t")
-    had_space = len(left) < i or len(right) < len(text) - i
-    before, after = left[-1:], right[:1]
+def _mend(text: str, cut: int, tail: list[str]) -> int:
+    """Fix the spacing where markup was cut out at `cut`: strip spaces and tabs on both sides of
+    the cut (from `text[:cut]` and from the front of `tail`), then put back one space where
+    words would otherwise run together. Returns where the text before the cut now ends."""
+    left = cut
+    while left and text[left - 1] in " \t":
+        left -= 1
+    had_space = left < cut
+    while tail:
+        head = tail.pop()
+        stripped = head.lstrip(" \t")
+        had_space = had_space or len(stripped) < len(head)
+        if stripped:
+            tail.append(stripped)
+            break
+    before, after = text[left - 1 : left], tail[-1][:1] if tail else ""
     if after in _NO_SPACE_BEFORE or before in _NO_SPACE_AFTER:
-        return left + right
+        return left
+    if had_space or (before.isalnum() and after.isalnum()):
+        tail.append(" ")
+    return left
     if had_space or (before.isalnum() and after.isalnum()):
         return left + " " + right
     return left + right
