@@ -4,6 +4,10 @@ This is the only module that imports ray. Records travel between stages pickled 
 so every stage sees exactly the objects the local runner gives it. Ray Data streams: the teacher and
 the segmenter pools work at the same time on different items, and the driver commits finished
 items as they arrive.
+
+The items themselves come from one read task on the driver's node (`PendingItemsDatasource`) that
+walks the source lazily and hands out a block per batch, under Ray Data's backpressure: the driver
+never holds the input, and the first commit does not wait for the whole source to be listed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from synth.config.base import Resources
 from synth.core.records import ItemRecord
@@ -60,10 +65,9 @@ class _StageActor:
         self.stage.setup()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if any(batch["fatal"]):  # the source or an earlier stage failed for good: pass it on untouched
+            return batch
         records = [pickle.loads(blob) for blob in batch["record"]]
-        fatal = next((str(f) for f in batch["fatal"] if f), "")
-        if fatal:  # an earlier stage failed for good: pass the batch on untouched
-            return _to_batch(records, fatal)
         try:
             out = call_stage(self.stage, records)
         except SynthError as exc:
@@ -71,6 +75,11 @@ class _StageActor:
             # raises it as the stage said it, before committing anything of this batch.
             return _to_batch(records, str(exc) or type(exc).__name__)
         return _to_batch(out)
+
+
+#: Target size of a Ray Data block: about one demo image with its records.
+BLOCK_BYTES = 1 << 20
+_BLOCK_SCHEMA = pa.schema([("item_id", pa.string()), ("record", pa.large_binary()), ("fatal", pa.string())])
 
 
 def _to_batch(records: list[ItemRecord], fatal: str = "") -> dict[str, np.ndarray]:
@@ -81,6 +90,36 @@ def _to_batch(records: list[ItemRecord], fatal: str = "") -> dict[str, np.ndarra
         "record": blobs,
         "fatal": np.array([fatal] * len(records), dtype=object),
     }
+
+
+def pending_items_datasource(batches: Iterable[list[ItemRecord]]) -> Any:
+    """A Ray datasource of one read task that walks `batches` (picklable, re-iterable, read where
+    the driver runs) and yields a block per batch. A source that fails for good (SynthError)
+    yields one block that carries the message in band, as a failing stage does."""
+    _ray()
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    def read() -> Iterator[pa.Table]:
+        try:
+            for records in batches:
+                yield pa.table(_to_batch(records), schema=_BLOCK_SCHEMA)
+        except SynthError as exc:
+            yield pa.table({"item_id": [""], "record": [b""], "fatal": [str(exc)]}, schema=_BLOCK_SCHEMA)
+
+    class PendingItemsDatasource(Datasource):
+        def estimate_inmemory_data_size(self) -> None:
+            return None  # unknown until the source is walked, which is the point
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None) -> list:
+            metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+            return [ReadTask(read, metadata, per_task_row_limit=per_task_row_limit)]
+
+        @property
+        def supports_distributed_reads(self) -> bool:
+            return False  # the source's files are where the driver runs
+
+    return PendingItemsDatasource()
 
 
 def check_pools_fit(pools: dict[str, Resources], cluster: dict[str, float]) -> None:
@@ -113,7 +152,8 @@ class RayExecutor:
         self.quiet = quiet
 
     def run(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
-        """Yield finished batches. Ray started (or joined) here is shut down when the run ends or
+        """Yield finished batches of `batches`, which must be picklable and re-iterable (it is
+        walked in a read task, see `pending_items_datasource`). Ray started (or joined) here is shut down when the run ends or
         fails, in order: an abandoned embedded Ray leaves agents behind that hold the caller's pipes."""
         connected = init_ray(self.address, self.quiet)
         try:
@@ -129,14 +169,13 @@ class RayExecutor:
         pools = {s.name: self.resources.get(s.name, Resources()) for s in self.stages}
         check_pools_fit(pools, ray.cluster_resources())
 
-        rows = [
-            {"item_id": r.item.item_id, "record": pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), "fatal": ""}
-            for batch in batches
-            for r in batch
-        ]
-        if not rows:
+        if next(iter(batches), None) is None:  # nothing to do: load no model
             return
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // 8))
+        # Ray Data merges a task's output up to 128 MiB per block: the read task's first block would
+        # wait for hundreds of items. Records are few and heavy (an image each); small blocks keep
+        # them moving. This driver's Ray Data context is ours to set.
+        ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES
+        ds = ray.data.read_datasource(pending_items_datasource(batches), num_cpus=0, override_num_blocks=1)
         for stage in self.stages:
             res = pools[stage.name]
             ds = ds.map_batches(

@@ -13,7 +13,8 @@ import io
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from synth import __version__
@@ -118,8 +119,7 @@ def _execute(
 ) -> None:
     """Stream the pending items through the stages and commit each finished batch."""
     read, ground = stages[0], stages[3]
-    pending = (ItemRecord(item=i) for i in read.iter_items() if i.item_id not in writer.done_item_ids)
-    batches = _chunked(pending, cfg.output.commit_every)
+    batches = PendingBatches(read, frozenset(writer.done_item_ids), cfg.output.commit_every)
     segmenter = ground.describe()
     with RunProgress([s.name for s in stages], quiet) as progress:
         executor = _executor(cfg, stages, progress, quiet)
@@ -148,10 +148,22 @@ def _executor(cfg: RunConfig, stages: list[Stage], progress: RunProgress, quiet:
 _SECTIONS = ("source", "teacher", "extract", "ground", "annotate")
 
 
-def _chunked(records: Iterable[ItemRecord], size: int) -> Iterator[list[ItemRecord]]:
-    iterator = iter(records)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
+@dataclass(frozen=True)
+class PendingBatches:
+    """The items a run has still to do, as batches of records, read lazily from the source.
+
+    Re-iterable and picklable, so a runner may read the source where it likes: the local runner
+    in this process, the Ray runner inside a read task on the driver's node.
+    """
+
+    read: ReadStage
+    done: frozenset[str]
+    size: int
+
+    def __iter__(self) -> Iterator[list[ItemRecord]]:
+        pending = (ItemRecord(item=i) for i in self.read.iter_items() if i.item_id not in self.done)
+        while batch := list(itertools.islice(pending, self.size)):
+            yield batch
 
 
 def _write_summary(out: Path, summary: Summary) -> None:

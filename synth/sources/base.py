@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.core.records import Item
+from synth.errors import SynthError
 
 
-class SourceError(Exception):
+class SourceError(SynthError):
     """A source cannot be read at all: the file is missing, unreadable or of the wrong layout."""
 
 
