@@ -5,7 +5,7 @@ Two ways to find them:
   of a counting question, the two sides of a spatial question) are looked up in the trace; each
   one mentioned becomes an object. Annotation-teacher traces name the label, so this suffices.
 - `objects_from_json`: the teacher's JSON answer to prompts/extract_objects.txt, constrained by
-  `EXTRACT_SCHEMA` (vLLM structured outputs); its phrases are looked up the same way.
+  `extract_schema` (vLLM structured outputs); its phrases are looked up the same way.
 Both return `(objects, reason)`; reason is an extract reject code when nothing usable is found.
 The counted object of a counting item expects the count of the gold answer.
 """
@@ -21,27 +21,38 @@ from synth.core.records import GroundedObject, Item
 from synth.core.phrases import find_mentions, label_names, same_object
 from synth.grounding.relations import question_objects
 
-#: JSON schema of the extractor's answer (sent as the request's `json_schema`).
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "objects": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "phrase": {"type": "string", "minLength": 1},
-                    "count": {"type": ["integer", "null"], "minimum": 0},
-                    "counted": {"type": "boolean"},
+#: Longest phrase the extractor may answer; names of objects are a few words.
+MAX_PHRASE_CHARS = 80
+
+
+def extract_schema(max_objects: int) -> dict[str, Any]:
+    """JSON schema of the extractor's answer (sent as the request's `json_schema`).
+
+    Bounded (at most `max_objects` entries, phrases of at most MAX_PHRASE_CHARS characters), so an
+    answer the server constrains to it always closes within a modest token budget.
+    """
+    return {
+        "type": "object",
+        "properties": {
+            "objects": {
+                "type": "array",
+                "maxItems": max_objects,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "phrase": {"type": "string", "minLength": 1, "maxLength": MAX_PHRASE_CHARS},
+                        "count": {"type": ["integer", "null"], "minimum": 0},
+                        "counted": {"type": "boolean"},
+                    },
+                    "required": ["phrase", "count", "counted"],
+                    "additionalProperties": False,
                 },
-                "required": ["phrase", "count", "counted"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["objects"],
-    "additionalProperties": False,
-}
+            }
+        },
+        "required": ["objects"],
+        "additionalProperties": False,
+    }
+
 
 _HOW_MANY = re.compile(r"\bhow\s+many\s+(?P<what>[a-z][a-z \-']*?)\s+(?:are|is|can|do|does|were|did|appear|in|on|there)\b",
                        re.IGNORECASE)
@@ -90,7 +101,11 @@ def parse_objects(trace: str, item: Item, max_objects: int) -> tuple[list[Ground
 
 def load_json_answer(text: str) -> tuple[dict[str, Any] | None, str | None]:
     """A JSON object from model text: think blocks and fences removed, strict parse, then the
-    outermost {...} block. Returns (value, None) or (None, reason)."""
+    outermost {...} block. Returns (value, None) or (None, reason).
+
+    Raw control characters inside strings are read (JSON wants them escaped): a server's
+    structured-output grammar lets a model write them, and the rest of such an answer is sound.
+    """
     body = strip_think(text or "")
     fenced = _FENCE.search(body)
     if fenced:
@@ -99,7 +114,7 @@ def load_json_answer(text: str) -> tuple[dict[str, Any] | None, str | None]:
         if not attempt:
             continue
         try:
-            value = json.loads(attempt)
+            value = json.loads(attempt, strict=False)
         except (ValueError, RecursionError):  # not JSON, a number too long to convert, nesting too deep
             continue
         if isinstance(value, dict):

@@ -20,7 +20,7 @@ from pydantic import Field
 from synth.adapters.base import Teacher, TeacherRequest
 from synth.config.base import Resources, Strict
 from synth.core.records import Candidate, ItemRecord, Reject
-from synth.grounding.extraction import EXTRACT_SCHEMA, objects_from_json, parse_objects
+from synth.grounding.extraction import extract_schema, objects_from_json, parse_objects
 from synth.grounding.prompts import fill_template, run_teacher, template_problems
 from synth.stages.base import RunContext
 
@@ -96,7 +96,7 @@ class ExtractStage:
             system="",
             user=user,
             sampling={"temperature": self.config.temperature, "max_tokens": self.config.max_tokens},
-            json_schema=EXTRACT_SCHEMA,
+            json_schema=extract_schema(self.config.max_objects),
         )
 
     @staticmethod

@@ -49,6 +49,13 @@ def test_load_json_answer_strips_think_fences_and_chatter(text):
     assert load_json_answer(text) == ({"objects": []}, None)
 
 
+def test_load_json_answer_reads_raw_control_characters_in_strings():
+    # What vLLM's grammar let a model write (seen from the real server): a tab and an escape byte
+    # inside a phrase, carriage returns between tokens.
+    text = '{\r"objects":\r[{"phrase": "red\tcup\x1b", "count": 2, "counted": true}]\r}'
+    assert load_json_answer(text) == ({"objects": [{"phrase": "red\tcup\x1b", "count": 2, "counted": True}]}, None)
+
+
 def test_load_json_answer_reports_garbage():
     value, reason = load_json_answer("no braces at all")
     assert value is None and reason

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from synth.core.records import Candidate, Item, ItemRecord, Reject
-from synth.grounding.extraction import EXTRACT_SCHEMA
+from synth.grounding.extraction import extract_schema
 from synth.stages.base import RunContext
 from synth.stages.extract import ExtractConfig, ExtractStage, validate_prompts
 from tests.grounding.scenes import ScriptedTeacher
@@ -39,7 +39,7 @@ def test_teacher_backend_sends_the_json_schema_and_reads_the_answer():
     stage([record])
     assert len(teacher.requests) == 3, "one request per live trace, in one generate call"
     request = teacher.requests[0]
-    assert request.json_schema == EXTRACT_SCHEMA and request.sampling["temperature"] == 0.0
+    assert request.json_schema == extract_schema(ExtractConfig().max_objects) and request.sampling["temperature"] == 0.0
     assert trace in request.user and ITEM.question in request.user and "{trace}" not in request.user
     good, garbage, failed = record.candidates
     assert [trace[s:e] for s, e in good.objects[0].spans] == ["red disc", "red disc"]
