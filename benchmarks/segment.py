@@ -1,9 +1,11 @@
 """Benchmark: MobileSAM on the CPU, encode once / decode many; and the ground stage on the demo set.
 
 1. One 640x480 drawn scene, segmented with 1 prompt and with 16 prompts (a fresh image encode in
-   every run). Because the image is encoded once and the 16 prompts are decoded in one batch
-   against that embedding, 16 prompts should cost at most ~1.5x one prompt (the baseline, measured
-   in the same run). Without the shared embedding, 16 prompts would cost 16 one-prompt runs.
+   every run), and with 16 prompts each in its own run (16 encodes: what the shared embedding
+   saves). The image is encoded once and the 16 prompts are decoded in one batch against that
+   embedding; the issue's aim is 16 prompts at most ~1.5x one prompt (the baseline, measured in
+   the same run). MobileSAM's mask decoder is not small next to its encoder (its paper: 8 ms vs
+   4 ms per prompt on a GPU), so what the decoder costs per prompt is printed too.
 2. Images per second of the ground stage (real MobileSAM, annotation proposals) on the first
    demo items: the same read -> teach(annotation) -> extract stages as `pipelines/demo.yaml`.
 
@@ -40,19 +42,28 @@ def drawn_scene(width: int = 640, height: int = 480, n: int = 16, seed: int = 0)
 def bench_prompts(sam: MobileSamSegmenter, repeats: int) -> None:
     """1 prompt vs 16 prompts on one image, interleaved so that load drift hits both alike."""
     image, prompts = drawn_scene()
-    times: dict[int, list[float]] = {1: [], 16: []}
+    times: dict[str, list[float]] = {"one": [], "shared": [], "separate": []}
     sam.segment(image, prompts[:1])  # warm-up: first calls pay for lazy allocations
+
+    def separate() -> None:
+        for prompt in prompts:
+            sam.forget_image()
+            sam.segment(image, [prompt])
+
+    runs = {"one": lambda: sam.segment(image, prompts[:1]), "shared": lambda: sam.segment(image, prompts),
+            "separate": separate}
     for _ in range(repeats):
-        for k in (1, 16):
+        for name, run in runs.items():
             sam.forget_image()
             start = time.perf_counter()
-            sam.segment(image, prompts[:k])
-            times[k].append(time.perf_counter() - start)
-    one, sixteen = statistics.median(times[1]), statistics.median(times[16])
+            run()
+            times[name].append(time.perf_counter() - start)
+    one, shared, apart = (statistics.median(times[k]) for k in ("one", "shared", "separate"))
     print(f"MobileSAM, CPU, {image.shape[1]}x{image.shape[0]} image, image encoded in every run (median of {repeats}):")
     print(f"  1 prompt                  {one:7.2f} s   (baseline)")
-    print(f"  16 prompts, one encode    {sixteen:7.2f} s   ratio vs 1 prompt: {sixteen / one:.2f}x (aim <= 1.5x)")
-    print(f"  decode per extra prompt   {(sixteen - one) / 15:7.3f} s")
+    print(f"  16 prompts, one encode    {shared:7.2f} s   ratio vs 1 prompt: {shared / one:.2f}x (aim <= 1.5x)")
+    print(f"  16 prompts, 16 encodes    {apart:7.2f} s   ratio vs 1 prompt: {apart / one:.2f}x (no shared embedding)")
+    print(f"  decode per extra prompt   {(shared - one) / 15:7.3f} s   ({(shared - one) / 15 / one:.0%} of a 1-prompt run)")
 
 
 def demo_records(items: int):

@@ -152,9 +152,10 @@ class RayExecutor:
         self.quiet = quiet
 
     def run(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
-        """Yield finished batches of `batches`, which must be picklable and re-iterable (it is
-        walked in a read task, see `pending_items_datasource`). Ray started (or joined) here is shut down when the run ends or
-        fails, in order: an abandoned embedded Ray leaves agents behind that hold the caller's pipes."""
+        """Yield finished batches of `batches`, which must be picklable and re-iterable (a read
+        task walks it, see `pending_items_datasource`). Ray started (or joined) here is shut down
+        when the run ends or fails, in order: an abandoned embedded Ray leaves agents behind that
+        hold the caller's pipes."""
         connected = init_ray(self.address, self.quiet)
         try:
             yield from self._stream(batches)

@@ -143,6 +143,3 @@ def _mend(text: str, cut: int, tail: list[str]) -> int:
     if had_space or (before.isalnum() and after.isalnum()):
         tail.append(" ")
     return left
-    if had_space or (before.isalnum() and after.isalnum()):
-        return left + " " + right
-    return left + right
