@@ -76,11 +76,14 @@ class EvalReport:
 class CocoTruth:
     """A COCO instances file, indexed by image path and category name."""
 
-    def __init__(self, path: Path) -> None:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as err:
-            raise ValueError(f"--truth {path}: cannot read COCO JSON ({err})") from err
+    def __init__(self, path: Path | dict[str, Any]) -> None:
+        if isinstance(path, dict):
+            data, path = path, Path("<demo truth>")
+        else:
+            try:
+                data = json.loads(Path(path).read_text())
+            except (OSError, ValueError) as err:
+                raise ValueError(f"--truth {path}: cannot read COCO JSON ({err})") from err
         if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
             raise ValueError(f"--truth {path}: expected a COCO instances file with images, annotations, categories")
         self.categories = {c["id"]: str(c["name"]) for c in data["categories"]}
@@ -137,10 +140,12 @@ def match_instances(pred: list[np.ndarray], truth: list[np.ndarray], iou_thresho
     return matched
 
 
-def evaluate(output: Path, truth_path: Path, iou_threshold: float = 0.5) -> EvalReport:
-    """Score the rows of an output folder (or one rows shard) against a COCO truth file."""
-    truth = CocoTruth(truth_path)
-    table = load_output(output).rows
+def evaluate(output: Path, truth_path: Path | None, iou_threshold: float = 0.5) -> EvalReport:
+    """Score the rows of an output folder (or one rows shard) against a COCO truth file; with no
+    truth file, a run of the demo source is scored against the demo's own masks."""
+    loaded = load_output(output)
+    truth = CocoTruth(truth_path if truth_path is not None else _demo_truth(loaded.manifest))
+    table = loaded.rows
     report = EvalReport(rows=table.num_rows, iou_threshold=iou_threshold)
     paths = pc.struct_field(table["image"], "path").to_pylist() if table.num_rows else []
     for path, objects in zip(paths, table["objects"].to_pylist()):
@@ -152,6 +157,16 @@ def evaluate(output: Path, truth_path: Path, iou_threshold: float = 0.5) -> Eval
         for obj in objects:
             _score_object(report, truth, image_id, obj, iou_threshold)
     return report
+
+
+def _demo_truth(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """The truth of a demo run, rebuilt from the demo options in its manifest's config."""
+    from synth.sources.demo import DemoOptions, demo_truth
+
+    source = ((manifest or {}).get("config") or {}).get("source") or {}
+    if source.get("kind") != "demo":
+        raise ValueError("--truth is needed: only a run of the demo source (an output folder) carries its own truth")
+    return demo_truth(DemoOptions.model_validate(source.get("demo") or {}))
 
 
 def _score_object(report: EvalReport, truth: CocoTruth, image_id: Any, obj: dict, iou_threshold: float) -> None:

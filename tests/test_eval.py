@@ -109,3 +109,5 @@ def test_cli_prints_the_figures_and_writes_json(tmp_path, truth):
     assert json.loads((tmp_path / "r.json").read_text())["recall"] == 1.0
     bad = CliRunner().invoke(app, [str(out), "--truth", str(tmp_path / "missing.json")])
     assert bad.exit_code == 2
+    no_truth = CliRunner().invoke(app, [str(out)])  # a shard of no demo run: a truth file is needed
+    assert no_truth.exit_code == 2 and "--truth is needed" in no_truth.output

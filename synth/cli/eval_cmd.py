@@ -1,4 +1,6 @@
-"""`synth eval OUTPUT --truth COCO.json`: instance precision/recall, point-in-mask rate, count accuracy."""
+"""`synth eval OUTPUT [--truth COCO.json]`: instance precision/recall, point-in-mask rate, count accuracy.
+
+A run of the demo source needs no truth file: the demo's own masks are rebuilt from its config."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from rich.table import Table
 
 def eval_command(
     output: Annotated[Path, typer.Argument(help="Output folder of a run (or one rows shard).")],
-    truth: Annotated[Path, typer.Option("--truth", help="Ground truth, COCO instances JSON.")],
+    truth: Annotated[
+        Optional[Path], typer.Option("--truth", help="Ground truth, COCO instances JSON; a demo run needs none.")
+    ] = None,
     iou: Annotated[float, typer.Option("--iou", min=0.0, max=1.0, help="Mask IoU at which an instance matches.")] = 0.5,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
@@ -27,7 +31,7 @@ def eval_command(
     except (FileNotFoundError, SchemaError, ValueError) as err:
         console.print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2) from None
-    table = Table(title=f"grounding quality of {output} against {truth.name}")
+    table = Table(title=f"grounding quality of {output} against {truth.name if truth else 'the demo truth'}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("of", justify="right")

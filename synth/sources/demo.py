@@ -21,13 +21,13 @@ drawing options, so the set is the same on every machine and `limit` takes a pre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from synth.config.base import Strict
-from synth.core.geometry import mask_to_rle, mask_to_xyxy, point_in_mask
+from synth.core.geometry import mask_to_rle, mask_to_xyxy, point_in_mask, rle_area
 from synth.core.records import Item
 from synth.sources import photos, scenes
 from synth.sources.images import encode_png
@@ -212,3 +212,22 @@ def _coins(rng: np.random.Generator, options: DemoOptions, ordinal: int) -> tupl
     # Coin masks are convex hulls, so their centroid lies inside them.
     centres = [(float(np.nonzero(m)[1].mean()), float(np.nonzero(m)[0].mean())) for m in masks]
     return image, masks, centres, dict(question=question, answer=str(len(masks)), task="counting", label="coin")
+
+
+def demo_truth(options: DemoOptions) -> dict[str, Any]:
+    """The demo set's instance masks as a COCO instances dict, the truth `synth eval` scores a
+    demo run against: one image per item (`file_name` its image path), one category per object
+    name ("red disc", "coin"), one annotation per drawn shape the item's question is about."""
+    images, annotations, categories = [], [], {}
+    for index, item in enumerate(iter_demo(options)):
+        height, width = item.masks[0]["size"] if item.masks else (options.height, options.width)
+        images.append({"id": index, "file_name": item.image_path, "height": height, "width": width})
+        names = (item.label or "").split("|") if item.task == "spatial" else [item.label or ""] * len(item.masks)
+        for name, rle, (x0, y0, x1, y1) in zip(names, item.masks, item.boxes):
+            category = categories.setdefault(name, len(categories) + 1)
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": index, "category_id": category, "segmentation": rle,
+                "area": float(rle_area(rle)), "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0,
+            })
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": cid, "name": name} for name, cid in categories.items()]}

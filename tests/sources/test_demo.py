@@ -160,3 +160,23 @@ def test_scene_masks_follow_the_geometry():
         assert mask[40, 50], f"the centre lies inside the {kind}"
         ys, xs = np.nonzero(mask)
         assert (np.hypot(xs + 0.5 - 50, ys + 0.5 - 40) <= 20.01).all(), f"the {kind} stays inside its circle"
+
+
+def test_the_demo_truth_holds_every_items_masks_under_its_names(demo_items):
+    from pycocotools.coco import COCO
+
+    from synth.sources.demo import demo_truth
+
+    truth = demo_truth(DemoOptions(items=N_ITEMS, seed=3))
+    coco = COCO()
+    coco.dataset = truth
+    coco.createIndex()
+    names = {c["id"]: c["name"] for c in truth["categories"]}
+    assert len(truth["images"]) == len(demo_items)
+    for image, item in zip(truth["images"], demo_items):
+        assert image["file_name"] == item.image_path
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
+        assert [a["segmentation"] for a in anns] == item.masks
+        expected = item.label.split("|") if item.task == "spatial" else [item.label] * len(item.masks)
+        assert [names[a["category_id"]] for a in anns] == expected
+        assert all(coco.annToMask(a).sum() == a["area"] > 0 for a in anns)
