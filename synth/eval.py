@@ -74,14 +74,16 @@ class EvalReport:
 
 
 class CocoTruth:
-    """A COCO instances file, indexed by image path and category name."""
+    """COCO instances truth, indexed by image path and category name."""
 
-    def __init__(self, path: Path | dict[str, Any]) -> None:
-        if isinstance(path, dict):
-            data, path = path, Path("<demo truth>")
+    def __init__(self, source: Path | dict[str, Any]) -> None:
+        """`source`: a COCO JSON file, or its content already loaded (the demo truth)."""
+        path = Path("<demo truth>") if isinstance(source, dict) else Path(source)
+        if isinstance(source, dict):
+            data = source
         else:
             try:
-                data = json.loads(Path(path).read_text())
+                data = json.loads(path.read_text())
             except (OSError, ValueError) as err:
                 raise ValueError(f"--truth {path}: cannot read COCO JSON ({err})") from err
         if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
