@@ -3,8 +3,8 @@
 1. One 640x480 drawn scene, segmented with 1 prompt and with 16 prompts (a fresh image encode in
    every run), and with 16 prompts each in its own run (16 encodes: what the shared embedding
    saves). The image is encoded once and the 16 prompts are decoded in one batch against that
-   embedding; the issue's aim is 16 prompts at most ~1.5x one prompt (the baseline, measured in
-   the same run). MobileSAM's mask decoder is not small next to its encoder (its paper: 8 ms vs
+   embedding; the aim is 16 prompts at most ~1.5x one prompt (the baseline, measured in the same
+   run). MobileSAM's mask decoder is not small next to its encoder (its paper: 8 ms vs
    4 ms per prompt on a GPU), so what the decoder costs per prompt is printed too.
 2. Images per second of the ground stage (real MobileSAM, annotation proposals) on the first
    demo items: the same read -> teach(annotation) -> extract stages as `pipelines/demo.yaml`.
@@ -40,7 +40,8 @@ def drawn_scene(width: int = 640, height: int = 480, n: int = 16, seed: int = 0)
 
 
 def bench_prompts(sam: MobileSamSegmenter, repeats: int) -> None:
-    """1 prompt vs 16 prompts on one image, interleaved so that load drift hits both alike."""
+    """1 prompt, 16 prompts with one encode, 16 prompts with 16 encodes; interleaved so that load
+    drift hits all three alike."""
     image, prompts = drawn_scene()
     times: dict[str, list[float]] = {"one": [], "shared": [], "separate": []}
     sam.segment(image, prompts[:1])  # warm-up: first calls pay for lazy allocations

@@ -78,10 +78,10 @@ class CocoTruth:
 
     def __init__(self, source: Path | dict[str, Any]) -> None:
         """`source`: a COCO JSON file, or its content already loaded (the demo truth)."""
-        path = Path("<demo truth>") if isinstance(source, dict) else Path(source)
         if isinstance(source, dict):
-            data = source
+            data, path = source, Path("<demo truth>")
         else:
+            path = Path(source)
             try:
                 data = json.loads(path.read_text())
             except (OSError, ValueError) as err:

@@ -121,18 +121,21 @@ def _shard_entry_problem(entry: Any) -> str | None:
 
 
 def _summary_problem(summary: dict[str, Any]) -> str | None:
+    """What keeps `Summary.from_dict` (which a resumed run calls) from reading a non-empty summary."""
+    if not summary:
+        return None
     for key in ("items", "rows", "rejects"):
-        if key in summary and not _is_count(summary[key]):
-            return f"summary.{key} must be a non-negative integer, found {_kind(summary[key])}"
-    stages = summary.get("stages", [])
+        if not _is_count(summary.get(key)):
+            return f"summary.{key} must be a non-negative integer, found {_kind(summary.get(key))}"
+    stages = summary.get("stages")
     if not isinstance(stages, list):
         return f"summary.stages must be a list, found {_kind(stages)}"
     for i, line in enumerate(stages):
         ok = (isinstance(line, dict) and all(isinstance(line.get(k), str) for k in ("stage", "unit"))
               and all(_is_count(line.get(k)) for k in ("in", "out"))
-              and isinstance(line.get("rejected", {}), dict)
-              and all(_is_count(n) for n in line.get("rejected", {}).values())
-              and isinstance(line.get("seconds", 0), (int, float)))
+              and isinstance(line.get("rejected"), dict)
+              and all(_is_count(n) for n in line["rejected"].values())
+              and isinstance(line.get("seconds"), (int, float)) and not isinstance(line["seconds"], bool))
         if not ok:
             return f"summary.stages[{i}] must be {{stage, unit, in, out, rejected, seconds}}, found {str(line)[:80]}"
     return None

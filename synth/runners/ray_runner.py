@@ -170,8 +170,6 @@ class RayExecutor:
         pools = {s.name: self.resources.get(s.name, Resources()) for s in self.stages}
         check_pools_fit(pools, ray.cluster_resources())
 
-        if next(iter(batches), None) is None:  # nothing to do: load no model
-            return
         # Ray Data merges a task's output up to 128 MiB per block: the read task's first block would
         # wait for hundreds of items. Records are few and heavy (an image each); small blocks keep
         # them moving. This driver's Ray Data context is ours to set.

@@ -120,6 +120,8 @@ def _execute(
     """Stream the pending items through the stages and commit each finished batch."""
     read, ground = stages[0], stages[3]
     batches = PendingBatches(read, frozenset(writer.done_item_ids), cfg.output.commit_every)
+    if next(iter(batches), None) is None:  # everything is done: load no model, start no Ray
+        return
     segmenter = ground.describe()
     with RunProgress([s.name for s in stages], quiet) as progress:
         executor = _executor(cfg, stages, progress, quiet)

@@ -27,7 +27,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from synth.config.base import Strict
-from synth.core.geometry import mask_to_rle, mask_to_xyxy, point_in_mask, rle_area
+from synth.core.geometry import mask_to_rle, mask_to_xyxy, point_in_mask, rle_area, xyxy_to_xywh
+from synth.core.phrases import label_names
 from synth.core.records import Item
 from synth.sources import photos, scenes
 from synth.sources.images import encode_png
@@ -222,12 +223,13 @@ def demo_truth(options: DemoOptions) -> dict[str, Any]:
     for index, item in enumerate(iter_demo(options)):
         height, width = item.masks[0]["size"] if item.masks else (options.height, options.width)
         images.append({"id": index, "file_name": item.image_path, "height": height, "width": width})
-        names = (item.label or "").split("|") if item.task == "spatial" else [item.label or ""] * len(item.masks)
-        for name, rle, (x0, y0, x1, y1) in zip(names, item.masks, item.boxes):
+        names = label_names(item.label, item.task)
+        names = names if item.task == "spatial" else names * len(item.masks)  # spatial: one name per shape
+        for name, rle, box in zip(names, item.masks, item.boxes):
             category = categories.setdefault(name, len(categories) + 1)
             annotations.append({
                 "id": len(annotations) + 1, "image_id": index, "category_id": category, "segmentation": rle,
-                "area": float(rle_area(rle)), "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": 0,
+                "area": float(rle_area(rle)), "bbox": list(xyxy_to_xywh(box)), "iscrowd": 0,
             })
     return {"images": images, "annotations": annotations,
             "categories": [{"id": cid, "name": name} for name, cid in categories.items()]}

@@ -14,6 +14,7 @@ from synth.core import shards as shards_module
 from synth.core.rows import record_to_rows
 from synth.core.schema import METADATA_VERSION_KEY, SchemaError, arrow_schema
 from synth.core.shards import MANIFEST_NAME, ShardWriter, load_manifest, load_output, read_table
+from synth.runners.summary import Summary
 from tests.inspect.disc_rows import (
     CONFIG_SHA,
     CONTEXT,
@@ -153,9 +154,10 @@ def test_commit_refuses_items_that_would_vanish_or_repeat(tmp_path):
 def test_summary_is_stored_and_survives_a_restart(tmp_path):
     writer = ShardWriter.open(tmp_path, CONFIG_SHA)
     assert writer.summary == {}
-    writer.commit(*_rows_of(disc_record("a")), summary={"items": 1})
-    writer.set_summary({"items": 1, "note": "set"})
-    assert ShardWriter.open(tmp_path, CONFIG_SHA).summary == {"items": 1, "note": "set"}
+    summary = {**Summary().to_dict(), "items": 1}
+    writer.commit(*_rows_of(disc_record("a")), summary=summary)
+    writer.set_summary({**summary, "note": "set"})
+    assert ShardWriter.open(tmp_path, CONFIG_SHA).summary == {**summary, "note": "set"}
 
 
 def test_missing_committed_shard_is_an_error_on_resume(tmp_path):
@@ -271,3 +273,13 @@ def test_hugging_face_datasets_decodes_the_image_column(tmp_path, monkeypatch):
     assert row["image"].size == (64, 48)
     assert row["image"].convert("RGB").getpixel((8, 8)) == (220, 40, 40)
     assert row["objects"][0]["instances"][0]["box"] == [3.0, 3.0, 14.0, 14.0]
+
+
+@pytest.mark.parametrize("summary", [{"stages": []}, {"items": 2, "rows": 2, "rejects": 0,
+                                                      "stages": [{"stage": "read", "unit": "item", "in": 2, "out": 2}]}])
+def test_a_manifest_whose_summary_a_resume_cannot_read_is_refused_by_name(tmp_path, summary):
+    write_disc_output(tmp_path, n_items=2)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps({**manifest, "summary": summary}))
+    with pytest.raises(ValueError, match=r"summary\.(items|stages\[0\])"):
+        load_manifest(tmp_path)

@@ -112,7 +112,7 @@ def test_counts_that_do_not_add_up_are_named(disc_output):
     manifest["rows"] += 1
     manifest["summary"] = {"items": 5, "rows": 6, "rejects": 3,
                            "stages": [{"stage": "ground", "unit": "trace", "in": 8, "out": 6,
-                                       "rejected": {"count_mismatch": 1}}]}
+                                       "rejected": {"count_mismatch": 1}, "seconds": 1.0}]}
     (disc_output / MANIFEST_NAME).write_text(json.dumps(manifest))
     found = {(p.where, p.what) for p in validate_output(load_output(disc_output))}
     assert ("manifest", "rows is 7, the shards hold 6") in found

@@ -147,7 +147,7 @@ def test_extract_stage_gets_schema_valid_json_from_the_real_server(server, tmp_p
     teacher.close()
     assert len(answers) == 8
     finished = {request_id for request_id, _, reason in answers if reason == "stop"}
-    assert len(finished) >= 2, answers
+    assert finished, answers  # sampled at temperature 1: how many close varies, each one is checked
     for request_id, text, reason in answers:
         if reason == "stop":  # raw control characters in strings: see load_json_answer
             jsonschema.validate(json.loads(text, strict=False), extract_schema(2))
@@ -187,9 +187,9 @@ def test_teach_stage_end_to_end(server, tiny_model):
                    for c in record.candidates)
 
 
-def kill_once_busy(owned: OwnedVllmServer, timeout_s: float = 60) -> None:
+def kill_once_busy(owned: OwnedVllmServer, seen_busy: list[bool], timeout_s: float = 60) -> None:
     """SIGKILL the server's process group as soon as its engine is generating (vLLM's /metrics),
-    so the kill lands mid-run however fast this machine decodes."""
+    so the kill lands mid-run however fast this machine decodes; `seen_busy` says whether it was."""
     deadline = time.monotonic() + timeout_s
     url = owned.base_url.removesuffix("/v1") + "/metrics"
     while time.monotonic() < deadline:
@@ -200,6 +200,7 @@ def kill_once_busy(owned: OwnedVllmServer, timeout_s: float = 60) -> None:
             metrics = ""
         running = [line for line in metrics.splitlines() if line.startswith("vllm:num_requests_running")]
         if any(float(line.rsplit(" ", 1)[1]) > 0 for line in running):
+            seen_busy.append(True)
             break
         time.sleep(0.02)
     os.killpg(owned.process.pid, signal.SIGKILL)
@@ -213,10 +214,12 @@ def test_server_killed_mid_run_fails_clearly_and_writes_nothing(tiny_model, tmp_
         stage.setup()
         stage.teacher.settings.backoff_s = 0.2
         records = [ItemRecord(item=Item(f"i{i}", "How many coins?", "3")) for i in range(48)]
-        threading.Thread(target=kill_once_busy, args=(owned,), daemon=True).start()
+        seen_busy: list[bool] = []
+        threading.Thread(target=kill_once_busy, args=(owned, seen_busy), daemon=True).start()
         started = time.monotonic()
         with pytest.raises(TeacherServerGone, match="is gone"):
             stage(records)
+        assert seen_busy, "the server was killed before it generated anything (not mid-run)"
         assert time.monotonic() - started < 30
         assert all(r.candidates == [] and r.alive and r.teacher.n_sampled == 0 for r in records)
         stage.close()

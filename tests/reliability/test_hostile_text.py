@@ -119,6 +119,8 @@ class _Watch:
 
 
 def _step(watch: _Watch) -> None:
+    # Liveness first, then the pipe: a child that reports "done" and exits in between is read as done.
+    alive = watch.process.is_alive()
     while watch.connection.poll():
         kind, detail = watch.connection.recv()
         if kind == "start":
@@ -130,7 +132,7 @@ def _step(watch: _Watch) -> None:
         else:
             watch.finished, watch.problem = True, (f"raised on {detail}" if kind == "raised" else watch.problem)
             return
-    if not watch.process.is_alive():
+    if not alive:
         watch.finished, watch.problem = True, watch.problem or f"died with exit code {watch.process.exitcode}"
     elif watch.text is not None and _cpu_seconds(watch.process.pid) - watch.started_cpu > DEADLINE_CPU_S:
         watch.finished, watch.problem = True, f"used more than {DEADLINE_CPU_S:.0f} CPU s on {watch.text!r}"

@@ -7,6 +7,7 @@ it has handed out.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tracemalloc
 from pathlib import Path
@@ -50,10 +51,10 @@ def _source(progress: Path, batches: int, fail_after: int | None = None, pace_s:
 def test_the_first_batch_arrives_before_the_source_is_read_to_its_end(ray_session, tmp_path):
     progress = tmp_path / "handed_out"
     out = RayExecutor([], {}, commit_every=1).run(_source(progress, 1_000, pace_s=0.02))  # 20 s of reading
-    first = next(out)
-    assert [r.item.item_id for r in first] == ["i0"] and first[0].item.image_bytes == PAYLOAD
-    assert int(progress.read_text()) < 1_000, "the runner read the whole source before the first batch"
-    out.close()
+    with contextlib.closing(out):  # a failure must not leave the read task holding a CPU
+        first = next(out)
+        assert [r.item.item_id for r in first] == ["i0"] and first[0].item.image_bytes == PAYLOAD
+        assert int(progress.read_text()) < 1_000, "the runner read the whole source before the first batch"
 
 
 def test_the_driver_never_holds_the_input(ray_session, tmp_path):
