@@ -374,12 +374,18 @@ FRAGMENTS = [
 
 def _strip_by_the_rule(text: str, fmt: str) -> str:
     """strip_groundings' rule written plainly (cut each markup from the last to the first, then
-    mend the spacing at the cut); quadratic, so only for checking the linear one."""
+    mend the spacing at the cut); quadratic, so only for checking the linear one.
+
+    `untouched` is how much of the original text is still in place at the front: a mend may strip
+    spaces that ended the markup before it, which that markup's cut then no longer removes."""
+    untouched = len(text)
     for markup in sorted(scan(text, fmt), key=lambda m: m.start, reverse=True):
-        text = text[: markup.start] + markup.keep + text[markup.end :]
+        text = text[: markup.start] + markup.keep + text[min(markup.end, untouched) :]
+        untouched = markup.start
         if markup.keep:
             continue
         left, right = text[: markup.start].rstrip(" \t"), text[markup.start :].lstrip(" \t")
+        untouched = len(left)
         had_space = len(left) + len(right) < len(text)
         before, after = left[-1:], right[:1]
         glue = after in ".,;:!?)]}\n<" or before in "([{\n" or not (after and before)
