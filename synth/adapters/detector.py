@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require
+from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require, to_device
 from synth.adapters.sam_prompts import check_image
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ class Detections:
     phrase: str
     boxes: np.ndarray
     scores: np.ndarray
-
-
-def _to(encoding: Any, device: str) -> dict[str, Any]:
-    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in encoding.items()}
 
 
 class HFDetector(WorkerLocal):
@@ -75,7 +71,7 @@ class HFDetector(WorkerLocal):
             return [self._grounding_dino(image, phrase, threshold) for phrase in phrases]
 
     def _owlv2(self, image: np.ndarray, phrases: list[str], threshold: float) -> list[Detections]:
-        enc = _to(self._processor(text=[phrases], images=image, return_tensors="pt"), self.device)
+        enc = to_device(self._processor(text=[phrases], images=image, return_tensors="pt"), self.device)
         outputs = self._model(**enc)
         res = self._processor.image_processor.post_process_object_detection(
             outputs, threshold=threshold, target_sizes=[image.shape[:2]]
@@ -88,7 +84,7 @@ class HFDetector(WorkerLocal):
 
     def _grounding_dino(self, image: np.ndarray, phrase: str, threshold: float) -> Detections:
         caption = phrase.strip().rstrip(".").lower() + "."
-        enc = _to(self._processor(images=image, text=caption, return_tensors="pt"), self.device)
+        enc = to_device(self._processor(images=image, text=caption, return_tensors="pt"), self.device)
         outputs = self._model(**enc)
         res = self._processor.post_process_grounded_object_detection(
             outputs, enc["input_ids"], threshold=threshold, text_threshold=threshold, target_sizes=[image.shape[:2]]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from synth.adapters.base import MaskResult, Prompt
-from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require
+from synth.adapters.lazy import TRANSFORMERS_PIP, WorkerLocal, require, to_device
 from synth.adapters.sam_prompts import (
     SamFamilySegmenter,
     best_masks,
@@ -40,10 +40,6 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "sam3_tracker": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
     "sam3": ("Sam3TrackerModel", "Sam3TrackerProcessor"),
 }
-
-
-def _to(encoding: Any, device: str) -> dict[str, Any]:
-    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in encoding.items()}
 
 
 class HFSamSegmenter(SamFamilySegmenter):
@@ -81,11 +77,6 @@ class HFSamSegmenter(SamFamilySegmenter):
         self._processor = processor_cls.from_pretrained(self.model_path)
         log.info("%s loaded from %s on %s", model_cls.__name__, self.model_path, self.device)
 
-    def forget_image(self) -> None:
-        """Drop the cached image embedding, so the next call encodes again (for benchmarks)."""
-        super().forget_image()
-        self._embeddings = None
-
     def _embed(self, image: np.ndarray) -> None:
         # The processor makes the pixel values along with the prompts, so `_decode` embeds.
         self._embeddings = None
@@ -99,7 +90,7 @@ class HFSamSegmenter(SamFamilySegmenter):
             kwargs["input_labels"] = [[lb.tolist() for lb in lbl]]
         if prompts[0].box is not None:
             kwargs["input_boxes"] = [[sam_box(p).tolist() for p in prompts]]
-        return _to(self._processor(images=image, return_tensors="pt", **kwargs), self.device)
+        return to_device(self._processor(images=image, return_tensors="pt", **kwargs), self.device)
 
     def _decode(self, image: np.ndarray, prompts: list[Prompt]) -> list[MaskResult]:
         torch = self._torch
@@ -152,12 +143,12 @@ class HFSam3TextSegmenter(WorkerLocal):
         self.setup()
         torch = self._torch
         h, w = image.shape[:2]
-        enc = _to(self._processor(images=image, return_tensors="pt"), self.device)
+        enc = to_device(self._processor(images=image, return_tensors="pt"), self.device)
         out: list[list[MaskResult]] = []
         with torch.inference_mode():
             vision = self._model.get_vision_features(pixel_values=enc["pixel_values"])
             for phrase in phrases:
-                text = _to(self._processor(text=phrase, return_tensors="pt"), self.device)
+                text = to_device(self._processor(text=phrase, return_tensors="pt"), self.device)
                 pred = self._model(vision_embeds=vision, input_ids=text["input_ids"], attention_mask=text["attention_mask"])
                 res = self._processor.post_process_instance_segmentation(
                     pred, threshold=threshold, mask_threshold=0.5, target_sizes=[(h, w)]

@@ -23,6 +23,11 @@ def require(module: str, pip: str, purpose: str) -> ModuleType:
         raise ImportError(f"{purpose} needs the Python module {module!r} ({err}); install it with: {pip}") from err
 
 
+def to_device(encoding: Any, device: str) -> dict[str, Any]:
+    """A processor's output with every tensor in it moved to `device`."""
+    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in encoding.items()}
+
+
 class WorkerLocal:
     """Base of adapters whose `setup()` loads a model once per worker.
 
