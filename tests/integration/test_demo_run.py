@@ -7,64 +7,24 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.fixtures.processes import wait_session_gone
+from tests.reliability.runs import SYNTH, assert_same_rows, output_rows, reject_keys, synth_popen, synth_run
 
-REPO = Path(__file__).resolve().parents[2]
-SYNTH = str(Path(sys.executable).parent / "synth")
+DEMO = "pipelines/demo.yaml"
 LIMIT = 6
+# torch's float32 sums depend on its thread count (a Ray actor's num_cpus, all cores locally).
+SCORE_TOLERANCE = 1e-5
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 
-def _run(out: Path, *extra: str, runner: str = "local", wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
-    cmd = [
-        SYNTH, "run", "pipelines/demo.yaml", "--quiet", "--runner", runner, "--output", str(out),
-        "--set", f"source.limit={LIMIT}", *extra,
-    ]
-    if not wait:
-        return subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done
-
-
-def _rows(out: Path) -> dict[str, dict]:
-    """Rows of an output folder by id, without the write time; fails on a duplicate id.
-
-    SAM's scores are wrapped in pytest.approx: Ray gives each actor its own torch thread count, and
-    a different summation order moves a float32 score in its last bits. Masks, boxes, points and
-    text are compared exactly.
-    """
-    manifest = json.loads((out / "manifest.json").read_text())
-    rows: dict[str, dict] = {}
-    for shard in manifest["shards"]:
-        if shard["kind"] != "rows":
-            continue
-        for row in pq.read_table(out / shard["path"]).to_pylist():
-            row["provenance"].pop("created_at")
-            for obj in row["objects"]:
-                obj["score"] = pytest.approx(obj["score"], rel=1e-5)
-                for instance in obj["instances"]:
-                    instance["score"] = pytest.approx(instance["score"], rel=1e-5)
-            assert row["id"] not in rows, f"duplicate row {row['id']}"
-            rows[row["id"]] = row
-    return rows
-
-
-def _reject_keys(out: Path) -> list[tuple]:
-    manifest = json.loads((out / "manifest.json").read_text())
-    keys = []
-    for shard in manifest["shards"]:
-        if shard["kind"] == "rejects":
-            keys += [(r["item_id"], r["stage"], r["reason"], r["sample_index"]) for r in pq.read_table(out / shard["path"]).to_pylist()]
-    return sorted(keys, key=str)
+def _run(out: Path, *sets: str, runner: str = "local") -> subprocess.CompletedProcess:
+    return synth_run(DEMO, out, [f"source.limit={LIMIT}", *sets], runner, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +42,8 @@ def test_demo_output_validates_and_reconciles(clean_run):
     assert summary["rows"] > 0, "the demo kept no trace at all"
     for line in summary["stages"]:
         assert line["in"] == line["out"] + sum(line["rejected"].values()), line
-    rows = _rows(clean_run)
-    item_ids = {row["item_id"] for row in rows.values()} | {key[0] for key in _reject_keys(clean_run)}
+    rows = output_rows(clean_run)
+    item_ids = {row["item_id"] for row in rows.values()} | {key[0] for key in reject_keys(clean_run)}
     assert len(item_ids) == LIMIT
 
 
@@ -100,13 +60,12 @@ def test_a_demo_run_is_scored_against_the_demo_truth_without_a_truth_file(clean_
 def test_ray_runner_agrees_with_local_row_for_row(clean_run, tmp_path):
     out = tmp_path / "ray"
     _run(out, runner="ray")
-    assert _rows(out) == _rows(clean_run)
-    assert _reject_keys(out) == _reject_keys(clean_run)
+    assert_same_rows(out, clean_run, SCORE_TOLERANCE)
 
 
 def test_ray_pools_too_big_for_the_machine_fail_at_once_and_leave_nothing_running(tmp_path):
     started = time.monotonic()
-    run = _run(tmp_path / "big", "--set", "ground.resources.actors=64", runner="ray", wait=False)
+    run = synth_popen(DEMO, tmp_path / "big", [f"source.limit={LIMIT}", "ground.resources.actors=64"], "ray")
     _, stderr = run.communicate(timeout=300)
     assert run.returncode == 2 and "Traceback" not in stderr.decode(), stderr.decode()[-3000:]
     assert re.search(r"need \d+(\.\d+)? CPU at once \(.*ground 64×1.*lower <stage>\.resources\.actors", stderr.decode(), re.S)
@@ -115,14 +74,14 @@ def test_ray_pools_too_big_for_the_machine_fail_at_once_and_leave_nothing_runnin
 
 
 def test_rerun_of_finished_output_adds_nothing(clean_run):
-    before = _rows(clean_run)
+    before = output_rows(clean_run)
     _run(clean_run)
-    assert _rows(clean_run) == before
+    assert output_rows(clean_run) == before
 
 
 def test_resume_after_sigkill_equals_clean_run(clean_run, tmp_path):
     out = tmp_path / "killed"
-    proc = _run(out, "--set", "output.commit_every=1", wait=False)
+    proc = synth_popen(DEMO, out, [f"source.limit={LIMIT}", "output.commit_every=1"])
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
         manifest = out / "manifest.json"
@@ -132,9 +91,7 @@ def test_resume_after_sigkill_equals_clean_run(clean_run, tmp_path):
     assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = _rows(out)
-    assert len(partial) < len(_rows(clean_run)), "killed too late to test a resume"
-    _run(out, "--set", "output.commit_every=1")
-    assert _rows(out) == _rows(clean_run)
-    assert _reject_keys(out) == _reject_keys(clean_run)
+    assert len(output_rows(out)) < len(output_rows(clean_run)), "killed too late to test a resume"
+    _run(out, "output.commit_every=1")
+    assert_same_rows(out, clean_run)
     assert not list(out.rglob("*.tmp")), "temporary files left behind"

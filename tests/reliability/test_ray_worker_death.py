@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -59,9 +60,20 @@ def test_a_killed_stage_worker_is_retried_and_no_row_repeats(clean_demo, tmp_pat
                                                                        if proc.poll() is not None else "")
     done_before = _commits(out)
     os.kill(victim, signal.SIGKILL)
-    _, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr.decode()[-4000:]
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    successors, deadline = set(), time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        successor = _busy_segmenter_worker(proc.pid)
+        if successor not in (None, victim):
+            successors.add(successor)
+        time.sleep(0.2)
+    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    reader.join(timeout=30)
+    assert proc.returncode == 0, b"".join(stderr).decode()[-4000:]
     assert done_before < DEMO_ITEMS, "the worker was killed after the last commit"
+    assert successors, "no new segmenter worker took over from the killed one"
 
     check_output(out, demo_item_ids(DEMO_ITEMS))
     # Same rows as the clean local run; scores within 1e-5 (see assert_same_rows).
