@@ -151,47 +151,6 @@ def demo_item_ids(items: int, seed: int = 0) -> set[str]:
     return {item.item_id for item in iter_demo(DemoOptions(items=items, seed=seed))}
 
 
-# --- processes (read from /proc: psutil is not a dependency) --------------------------------------
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants, from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # The command name may hold spaces and parentheses; the fields after its last ")" do not.
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of one process (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def differences(a, b, path: str = "", limit: int = 10) -> list[str]:
     """Where two nested values (rows by id, say) differ: up to `limit` paths with both values."""
     found: list[str] = []

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +28,7 @@ from synth.core.answers import extract_final_answer, normalize_count, readable, 
 from synth.core.formats import FORMATS, Frame, parse_groundings, strip_groundings
 from synth.core.records import REJECT_REASONS, Item
 from synth.grounding.extraction import load_json_answer, objects_from_json, parse_objects
+from tests.fixtures.processes import cpu_seconds
 
 MB = 1_000_000
 #: CPU seconds one parser may use on one text. Linear parsers use well under 1 s on 1 MB; a
@@ -96,16 +95,6 @@ def _child(parser: str, texts: dict[tuple[str, int], str], connection) -> None:
     connection.send(("done", ""))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used, from /proc; it does not grow while the process
-    waits for a core, so a loaded machine does not make a linear parser miss its deadline."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # it just exited; its last messages are still in the pipe
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class _Watch:
     parser: str
@@ -124,7 +113,7 @@ def _step(watch: _Watch) -> None:
     while watch.connection.poll():
         kind, detail = watch.connection.recv()
         if kind == "start":
-            watch.text, watch.started_cpu = detail, _cpu_seconds(watch.process.pid)
+            watch.text, watch.started_cpu = detail, cpu_seconds(watch.process.pid)
         elif kind == "took":
             watch.times.append(detail)
             _judge_growth(watch)
@@ -134,7 +123,7 @@ def _step(watch: _Watch) -> None:
             return
     if not alive:
         watch.finished, watch.problem = True, watch.problem or f"died with exit code {watch.process.exitcode}"
-    elif watch.text is not None and _cpu_seconds(watch.process.pid) - watch.started_cpu > DEADLINE_CPU_S:
+    elif watch.text is not None and cpu_seconds(watch.process.pid) - watch.started_cpu > DEADLINE_CPU_S:
         watch.finished, watch.problem = True, f"used more than {DEADLINE_CPU_S:.0f} CPU s on {watch.text!r}"
 
 

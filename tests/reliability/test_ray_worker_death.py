@@ -16,16 +16,8 @@ import time
 import pytest
 
 from tests.reliability.conftest import DEMO_ITEMS, DEMO_SETS
-from tests.reliability.runs import (
-    assert_same_rows,
-    check_output,
-    cmdline,
-    demo_item_ids,
-    manifest_of,
-    process_tree,
-    rss_bytes,
-    synth_popen,
-)
+from tests.fixtures.processes import cmdline, process_tree, rss_bytes
+from tests.reliability.runs import assert_same_rows, check_output, demo_item_ids, manifest_of, synth_popen
 
 pytestmark = [pytest.mark.models, pytest.mark.ray, pytest.mark.slow]
 
