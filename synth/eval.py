@@ -16,7 +16,6 @@ Geometry throughout: absolute pixels of the original image; masks COCO RLE.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -29,6 +28,8 @@ from pycocotools import mask as mask_utils
 from synth.core.geometry import point_in_mask, rle_to_mask
 from synth.core.shards import load_output
 from synth.core.phrases import same_object
+from synth.sources.base import SourceError
+from synth.sources.coco import load_coco
 
 
 @dataclass
@@ -77,17 +78,14 @@ class CocoTruth:
     """COCO instances truth, indexed by image path and category name."""
 
     def __init__(self, source: Path | dict[str, Any]) -> None:
-        """`source`: a COCO JSON file, or its content already loaded (the demo truth)."""
+        """`source`: a COCO instances file, or its content already loaded (the demo truth)."""
         if isinstance(source, dict):
-            data, path = source, Path("<demo truth>")
+            data = source
         else:
-            path = Path(source)
             try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError) as err:
-                raise ValueError(f"--truth {path}: cannot read COCO JSON ({err})") from err
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-            raise ValueError(f"--truth {path}: expected a COCO instances file with images, annotations, categories")
+                data = load_coco(Path(source))
+            except SourceError as err:
+                raise ValueError(f"--truth: {err}") from err
         self.categories = {c["id"]: str(c["name"]) for c in data["categories"]}
         self.images = {i["id"]: i for i in data["images"]}
         self.by_path: dict[str, Any] = {}

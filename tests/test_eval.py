@@ -108,6 +108,9 @@ def test_cli_prints_the_figures_and_writes_json(tmp_path, truth):
     assert "instance precision @ IoU 0.5" in result.output and "1.000" in result.output
     assert json.loads((tmp_path / "r.json").read_text())["recall"] == 1.0
     bad = CliRunner().invoke(app, [str(out), "--truth", str(tmp_path / "missing.json")])
-    assert bad.exit_code == 2
+    assert bad.exit_code == 2 and "missing.json does not exist" in " ".join(bad.output.split())
+    (tmp_path / "points.json").write_text('{"images": [], "annotations": []}')
+    not_coco = CliRunner().invoke(app, [str(out), "--truth", str(tmp_path / "points.json")])
+    assert not_coco.exit_code == 2 and "lacks the list(s) categories" in " ".join(not_coco.output.split())
     no_truth = CliRunner().invoke(app, [str(out)])  # a shard of no demo run: a truth file is needed
     assert no_truth.exit_code == 2 and "--truth is needed" in no_truth.output
