@@ -90,16 +90,24 @@ def test_n_samples_with_token_counts(teacher, tiny_model):
 
 
 def test_concurrency_keeps_the_engine_busy(server):
-    rates = {}
-    for concurrency, count in ((1, 32), (64, 128)):  # 64 seeded requests at once: the engine survives
+    """The client keeps `concurrency` requests in the engine's batch at once (vLLM's own gauge of
+    running requests says so; a rate measured by the clock would depend on what else the machine
+    runs), and 64 seeded requests at once do not hurt the engine."""
+    busiest = {}
+    for concurrency, count in ((1, 16), (64, 128)):
         client = VllmServerTeacher(ClientSettings(base_url=server.base_url, concurrency=concurrency))
         client.setup()
-        started = time.perf_counter()
+        seen: list[float] = []
+        done = threading.Event()
+        watcher = threading.Thread(target=watch_running, args=(server.base_url, seen, done), daemon=True)
+        watcher.start()
         out = client.generate(requests(count, max_tokens=32))
-        rates[concurrency] = count / (time.perf_counter() - started)
+        done.set()
+        watcher.join()
         client.close()
         assert all(r.error is None for r in out)
-    assert rates[64] > 2 * rates[1], rates  # about 7x on an idle machine; less when it is shared
+        busiest[concurrency] = max(seen, default=0)
+    assert busiest[1] == 1 and busiest[64] >= 32, busiest  # 64 here
 
 
 def test_timeouts_are_per_request_errors_and_the_server_lives_on(server, teacher):
@@ -187,19 +195,31 @@ def test_teach_stage_end_to_end(server, tiny_model):
                    for c in record.candidates)
 
 
+def running_requests(base_url: str) -> float:
+    """How many requests the server's engine is generating for now (vLLM's /metrics; 0 if it
+    does not answer)."""
+    try:
+        with urllib.request.urlopen(base_url.removesuffix("/v1") + "/metrics", timeout=2) as response:
+            metrics = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("vllm:num_requests_running"))
+
+
+def watch_running(base_url: str, seen: list[float], done: threading.Event) -> None:
+    """Sample `running_requests` into `seen` until `done` is set."""
+    while not done.is_set():
+        seen.append(running_requests(base_url))
+        time.sleep(0.02)
+
+
 def kill_once_busy(owned: OwnedVllmServer, seen_busy: list[bool], timeout_s: float = 60) -> None:
     """SIGKILL the server's process group as soon as its engine is generating (vLLM's /metrics),
     so the kill lands mid-run however fast this machine decodes; `seen_busy` says whether it was."""
     deadline = time.monotonic() + timeout_s
-    url = owned.base_url.removesuffix("/v1") + "/metrics"
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                metrics = response.read().decode()
-        except OSError:
-            metrics = ""
-        running = [line for line in metrics.splitlines() if line.startswith("vllm:num_requests_running")]
-        if any(float(line.rsplit(" ", 1)[1]) > 0 for line in running):
+        if running_requests(owned.base_url) > 0:
             seen_busy.append(True)
             break
         time.sleep(0.02)
