@@ -54,13 +54,8 @@ def _loads(s: str) -> Any:
 
 def _loads_stripped(s: str) -> Any:
     """`_loads` of a string without surrounding whitespace: the value must fill all of it."""
-    if s.startswith("\ufeff"):
-        return _FAIL
-    try:
-        value, end = _SCAN_ONCE(s, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return _FAIL
-    return value if end == len(s) else _FAIL
+    found = None if s.startswith("\ufeff") else json_value_at(s, 0)
+    return found[0] if found is not None and found[1] == len(s) else _FAIL
 
 
 def json_value_at(text: str, start: int) -> tuple[Any, int] | None:
