@@ -2,7 +2,8 @@
 
 An adapter is built cheaply where the pipeline is configured and shipped (pickled) to workers;
 each worker loads its own model in `setup()`. `WorkerLocal` is the base that keeps the loaded
-model, its processor, the torch module and caches tied to them out of the pickle.
+model, its processor, the torch module and caches tied to them out of the pickle. `to_device`
+moves what a loaded processor made to the model's device.
 """
 
 from __future__ import annotations

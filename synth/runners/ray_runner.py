@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from synth.adapters.lazy import MODELS_PIP, require
 from synth.config.base import Resources
 from synth.core.records import ItemRecord
 from synth.errors import SynthError
@@ -60,7 +61,9 @@ def init_ray(address: str | None, quiet: bool) -> bool:
 class _StageActor:
     """Holds one set-up stage in a Ray actor; converts batches of pickled records in and out."""
 
-    def __init__(self, stage: Stage):
+    def __init__(self, stage: Stage, threads: int | None = None):
+        if threads:
+            require("torch", MODELS_PIP, "resources.threads").set_num_threads(threads)
         self.stage = stage
         self.stage.setup()
 
@@ -179,7 +182,7 @@ class RayExecutor:
             res = pools[stage.name]
             ds = ds.map_batches(
                 _StageActor,
-                fn_constructor_kwargs={"stage": stage},
+                fn_constructor_kwargs={"stage": stage, "threads": res.threads},
                 batch_size=res.batch_size,
                 compute=ActorPoolStrategy(size=res.actors),
                 num_cpus=res.num_cpus,

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from synth.adapters.base import Segmenter, Teacher
-from synth.adapters.lazy import MODELS_PIP, require
 from synth.config.base import Resources, Strict
 from synth.core.records import ItemRecord, Reject
 from synth.grounding.agent import GroundingAgent
@@ -53,14 +52,6 @@ class GroundConfig(Strict):
     pointing: PointingConfig = Field(default_factory=PointingConfig, description="teacher_points source")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="detector source")
     text_sam: TextSamConfig = Field(default_factory=TextSamConfig, description="text_sam source")
-    # Ray sets a worker's torch threads from its num_cpus, so a ground actor with 1 CPU runs the
-    # segmenter on one core even where the other stages leave the rest idle.
-    threads: int | None = Field(
-        None,
-        ge=1,
-        description="torch threads for the segmenter and proposal models in each ground worker; "
-        "None: as the worker starts (under Ray, the stage's num_cpus; locally, every core)",
-    )
     resources: Resources = Field(default_factory=Resources, description="how the stage runs on Ray")
 
     @field_validator("sources")
@@ -118,8 +109,6 @@ class GroundStage:
 
     def _ready_agent(self) -> GroundingAgent:
         if self._agent is None:
-            if self.config.threads:
-                require("torch", MODELS_PIP, "ground.threads").set_num_threads(self.config.threads)
             self.segmenter.setup()
             proposers = [self._proposer(source) for source in self.config.sources]
             for proposer in proposers:

@@ -380,6 +380,7 @@ def _strip_by_the_rule(text: str, fmt: str) -> str:
     spaces that ended the markup before it, which that markup's cut then no longer removes."""
     untouched = len(text)
     for markup in sorted(scan(text, fmt), key=lambda m: m.start, reverse=True):
+        assert markup.start <= untouched, "a markup starting with a space: the bookkeeping needs rethinking"
         text = text[: markup.start] + markup.keep + text[min(markup.end, untouched) :]
         untouched = markup.start
         if markup.keep:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.processes import wait_session_gone
-from tests.reliability.runs import SYNTH, assert_same_rows, output_rows, reject_keys, synth_popen, synth_run
+from tests.fixtures.runs import SYNTH, assert_same_rows, output_rows, reject_keys, synth_popen, synth_run
 
 DEMO = "pipelines/demo.yaml"
 LIMIT = 6
-# torch's float32 sums depend on its thread count (a Ray actor's num_cpus, all cores locally).
+# torch's float32 sums depend on its thread count (a Ray actor's resources.threads or num_cpus,
+# every core locally).
 SCORE_TOLERANCE = 1e-5
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]

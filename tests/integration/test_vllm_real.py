@@ -7,6 +7,7 @@ transport, concurrency, samples, timeouts, failure handling and process ownershi
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -90,24 +91,25 @@ def test_n_samples_with_token_counts(teacher, tiny_model):
 
 
 def test_concurrency_keeps_the_engine_busy(server):
-    """The client keeps `concurrency` requests in the engine's batch at once (vLLM's own gauge of
-    running requests says so; a rate measured by the clock would depend on what else the machine
-    runs), and 64 seeded requests at once do not hurt the engine."""
-    busiest = {}
+    """The client keeps `concurrency` requests in the engine at once (vLLM's own gauges of running
+    and waiting requests say so; a rate measured by the clock would depend on what else the
+    machine runs), and 64 seeded requests at once do not hurt the engine."""
+    held = {}
     for concurrency, count in ((1, 16), (64, 128)):
         client = VllmServerTeacher(ClientSettings(base_url=server.base_url, concurrency=concurrency))
         client.setup()
         seen: list[float] = []
         done = threading.Event()
-        watcher = threading.Thread(target=watch_running, args=(server.base_url, seen, done), daemon=True)
+        watcher = threading.Thread(target=watch_engine, args=(server.base_url, seen, done), daemon=True)
         watcher.start()
         out = client.generate(requests(count, max_tokens=32))
         done.set()
         watcher.join()
         client.close()
         assert all(r.error is None for r in out)
-        busiest[concurrency] = max(seen, default=0)
-    assert busiest[1] == 1 and busiest[64] >= 32, busiest  # 64 here
+        held[concurrency] = max(seen, default=0)
+    # 64 at 64 here; half of it leaves room for a machine slow to take requests in.
+    assert held[1] <= 1 and held[64] >= 32, held
 
 
 def test_timeouts_are_per_request_errors_and_the_server_lives_on(server, teacher):
@@ -195,22 +197,26 @@ def test_teach_stage_end_to_end(server, tiny_model):
                    for c in record.candidates)
 
 
-def running_requests(base_url: str) -> float:
-    """How many requests the server's engine is generating for now (vLLM's /metrics; 0 if it
-    does not answer)."""
+def engine_requests(base_url: str) -> dict[str, float]:
+    """The requests the server's engine holds now, by state ("running", "waiting"), from vLLM's
+    /metrics; none when it does not answer."""
     try:
         with urllib.request.urlopen(base_url.removesuffix("/v1") + "/metrics", timeout=2) as response:
             metrics = response.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith("vllm:num_requests_running"))
+    except (OSError, http.client.HTTPException):
+        return {}
+    found: dict[str, float] = {}
+    for line in metrics.splitlines():
+        for state in ("running", "waiting"):
+            if line.startswith(f"vllm:num_requests_{state}"):
+                found[state] = found.get(state, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
 
 
-def watch_running(base_url: str, seen: list[float], done: threading.Event) -> None:
-    """Sample `running_requests` into `seen` until `done` is set."""
+def watch_engine(base_url: str, seen: list[float], done: threading.Event) -> None:
+    """Sample how many requests the engine holds (running or waiting) into `seen` until `done`."""
     while not done.is_set():
-        seen.append(running_requests(base_url))
+        seen.append(sum(engine_requests(base_url).values()))
         time.sleep(0.02)
 
 
@@ -219,7 +225,7 @@ def kill_once_busy(owned: OwnedVllmServer, seen_busy: list[bool], timeout_s: flo
     so the kill lands mid-run however fast this machine decodes; `seen_busy` says whether it was."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if running_requests(owned.base_url) > 0:
+        if engine_requests(owned.base_url).get("running", 0) > 0:
             seen_busy.append(True)
             break
         time.sleep(0.02)

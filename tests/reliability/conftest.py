@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.runs import synth_run
+from tests.fixtures.runs import synth_run
 
 #: Demo items of the SIGKILL and Ray-worker tests: few, because MobileSAM encodes each in 2-4 s.
 DEMO_ITEMS = 5

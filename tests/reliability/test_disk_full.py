@@ -20,7 +20,7 @@ import pytest
 from synth.core.rows import record_to_rows
 from synth.core.shards import MANIFEST_NAME, OutputWriteError, ShardWriter, file_sha256, load_output
 from tests.inspect.disc_rows import CONFIG_SHA, CONTEXT, SEGMENTER, disc_record
-from tests.reliability.runs import check_output, demo_item_ids, manifest_of, synth_run
+from tests.fixtures.runs import check_output, demo_item_ids, manifest_of, synth_run
 
 DEMO_SETS = ["source.demo.items=3", "output.commit_every=1"]
 

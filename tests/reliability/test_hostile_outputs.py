@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.inspect.disc_rows import write_disc_output
-from tests.reliability.runs import SYNTH
+from tests.fixtures.runs import SYNTH
 
 DEADLINE_S = 90  # catches hangs only; a healthy refusal takes ~1.5 s, but 16 start at once on 2 cores
 

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from tests.reliability.conftest import DEMO_ITEMS, DEMO_SETS
 from tests.fixtures.processes import cmdline, process_tree, rss_bytes
-from tests.reliability.runs import assert_same_rows, check_output, demo_item_ids, manifest_of, synth_popen
+from tests.fixtures.runs import assert_same_rows, check_output, demo_item_ids, manifest_of, synth_popen
+from tests.reliability.conftest import DEMO_ITEMS, DEMO_SETS
 
 pytestmark = [pytest.mark.models, pytest.mark.ray, pytest.mark.slow]
 
@@ -56,12 +56,16 @@ def test_a_killed_stage_worker_is_retried_and_no_row_repeats(clean_demo, tmp_pat
     reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
     reader.start()
     successors, deadline = set(), time.monotonic() + 600
-    while proc.poll() is None and time.monotonic() < deadline:
-        successor = _busy_segmenter_worker(proc.pid)
-        if successor not in (None, victim):
-            successors.add(successor)
-        time.sleep(0.2)
-    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            successor = _busy_segmenter_worker(proc.pid)
+            if successor not in (None, victim):
+                successors.add(successor)
+            time.sleep(0.2)
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:  # a hang: leave no Ray run behind
+            os.killpg(proc.pid, signal.SIGKILL)
     reader.join(timeout=30)
     assert proc.returncode == 0, b"".join(stderr).decode()[-4000:]
     assert done_before < DEMO_ITEMS, "the worker was killed after the last commit"

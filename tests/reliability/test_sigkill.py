@@ -24,7 +24,7 @@ import pytest
 from synth.core.shards import MANIFEST_NAME, ShardWriter, file_sha256, load_manifest, load_output
 from tests.inspect.disc_rows import CONFIG_SHA
 from tests.reliability.conftest import DEMO_ITEMS, DEMO_SETS
-from tests.reliability.runs import (
+from tests.fixtures.runs import (
     REPO,
     check_output,
     demo_item_ids,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.faulty_server import FaultyOpenAIServer, ScriptedItem
-from tests.reliability.runs import (
+from tests.fixtures.runs import (
     check_output,
     disc_manifest,
     manifest_of,

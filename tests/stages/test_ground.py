@@ -142,19 +142,3 @@ def test_detector_and_text_sam_sources_are_built_from_config(tmp_path):
     assert cand.reject is None or (cand.reject.stage == "ground" and "detector/threshold 0.3" in cand.reject.detail)
     if cand.reject is not None:
         assert "text_sam/threshold 0.5" in cand.reject.detail
-
-
-
-def test_threads_sets_the_workers_torch_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    wanted = 2 if before == 1 else 1
-    _, masks = disc_scene(CENTRES)
-    try:
-        GroundStage(GroundConfig(threads=wanted), RunContext(), segmenter=LookupSegmenter(masks)).setup()
-        assert torch.get_num_threads() == wanted
-        GroundStage(GroundConfig(), RunContext(), segmenter=LookupSegmenter(masks)).setup()
-        assert torch.get_num_threads() == wanted  # unset: the worker's threads stay as they are
-    finally:
-        torch.set_num_threads(before)
