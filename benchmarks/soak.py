@@ -86,19 +86,15 @@ def smaps(pid: int, field: str) -> int:
     return 0
 
 
-def pss(pid: int) -> int:
-    """Proportional set size of one process: its private pages plus its share of pages it maps
-    with others, so a tree's sum counts Ray's shared object store once."""
-    return smaps(pid, "Pss")
-
-
 def tree_pss(root: int) -> int:
-    """Memory of `root` and all its descendants (PSS, so shared pages are not counted twice)."""
+    """Memory of `root` and all its descendants as PSS (proportional set size: each process's
+    private pages plus its share of pages it maps with others), so a tree's sum counts Ray's
+    shared object store once."""
     children, todo, total = _children(), [root], 0
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
-        total += pss(pid)
+        total += smaps(pid, "Pss")
     return total
 
 
