@@ -35,6 +35,13 @@ class RunnerConfig(Strict):
         "ray", description="ray: Ray Data actor pools (embedded or a cluster); local: this process, in order"
     )
     ray_address: Optional[str] = Field(None, description="a Ray cluster to join; None starts Ray embedded")
+    # Ray Data lets a stage run ahead of a slower one until the blocks queued between them fill its
+    # share of the object store: GBs on a big machine, most of them images the read stage decoded
+    # long before the segmenter gets to them.
+    object_store_mb: Optional[int] = Field(
+        None, ge=1, description="cap on the object store memory the run's queued blocks take (MB); "
+        "None: Ray Data's default, a share of the store"
+    )
 
 
 class RunConfig(Strict):

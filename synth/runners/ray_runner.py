@@ -147,12 +147,13 @@ class RayExecutor:
     """Streams records through one actor pool per stage and yields finished batches to the driver."""
 
     def __init__(self, stages: list[Stage], resources: dict[str, Resources], commit_every: int,
-                 address: str | None = None, quiet: bool = False):
+                 address: str | None = None, quiet: bool = False, object_store_mb: int | None = None):
         self.stages = stages
         self.resources = resources
         self.commit_every = commit_every
         self.address = address
         self.quiet = quiet
+        self.object_store_mb = object_store_mb
 
     def run(self, batches: Iterable[list[ItemRecord]]) -> Iterator[list[ItemRecord]]:
         """Yield finished batches of `batches`, which must be picklable and re-iterable (a read
@@ -176,7 +177,11 @@ class RayExecutor:
         # Ray Data merges a task's output up to 128 MiB per block: the read task's first block would
         # wait for hundreds of items. Records are few and heavy (an image each); small blocks keep
         # them moving. This driver's Ray Data context is ours to set.
-        ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES
+        ctx = ray.data.DataContext.get_current()
+        ctx.target_max_block_size = BLOCK_BYTES
+        # Set on every run, so a run without a cap does not inherit an earlier run's in this process.
+        cap = self.object_store_mb * 2**20 if self.object_store_mb else None
+        ctx.execution_options.resource_limits = ray.data.ExecutionResources.for_limits(object_store_memory=cap)
         ds = ray.data.read_datasource(pending_items_datasource(batches), num_cpus=0, override_num_blocks=1)
         for stage in self.stages:
             res = pools[stage.name]

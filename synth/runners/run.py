@@ -144,7 +144,8 @@ def _executor(cfg: RunConfig, stages: list[Stage], progress: RunProgress, quiet:
     from synth.runners.ray_runner import RayExecutor
 
     resources = {s.name: getattr(cfg, section).resources for s, section in zip(stages, _SECTIONS)}
-    return RayExecutor(stages, resources, cfg.output.commit_every, cfg.runner.ray_address, quiet)
+    return RayExecutor(stages, resources, cfg.output.commit_every, cfg.runner.ray_address, quiet,
+                       object_store_mb=cfg.runner.object_store_mb)
 
 
 _SECTIONS = ("source", "teacher", "extract", "ground", "annotate")

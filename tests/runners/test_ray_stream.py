@@ -68,6 +68,20 @@ def test_the_driver_never_holds_the_input(ray_session, tmp_path):
     assert peak < 40e6, f"the driver peaked at {peak / 1e6:.0f} MB of Python objects for 200 MB of input"
 
 
+@pytest.mark.parametrize("object_store_mb", [None, 16])
+def test_a_store_cap_holds_the_read_back_while_the_consumer_is_slow(ray_session, tmp_path, object_store_mb):
+    progress = tmp_path / "handed_out"
+    out = RayExecutor([], {}, commit_every=1, object_store_mb=object_store_mb).run(_source(progress, 1_000))
+    with contextlib.closing(out):
+        next(out)
+        time.sleep(10)  # the driver busy with its first commit; the read goes on as far as it may
+        handed_out = int(progress.read_text())
+    if object_store_mb is None:  # Ray Data's default share of the store holds all 200 MB
+        assert handed_out == 1_000
+    else:  # 16 MB is 80 items, plus a few blocks in flight and in the driver's prefetch
+        assert handed_out < 150, f"the read ran {handed_out} items ahead past a 16 MB cap"
+
+
 def test_every_batch_arrives_once(ray_session, tmp_path):
     out = RayExecutor([], {}, commit_every=4).run(_source(tmp_path / "n", 30))
     ids = [r.item.item_id for batch in out for r in batch]
