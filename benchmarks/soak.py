@@ -14,10 +14,11 @@ twice, every summary line adds up.
     python benchmarks/soak.py [--items 2000] [--runner ray|local] [--commit-every 32] [--keep DIR]
 
 Measured here (2 cores), 2,000 items each, every item reconciled (4,000 rows):
-- Ray runner: 93 min; 0.32 / 0.37 / 0.37 / 0.38 items/s by quarter (the first shares the cores
-  with the read running ahead of MobileSAM); tree peak PSS 4.63 / 4.47 / 4.55 / 4.17 GB (x0.93).
-  The driver's heap stayed at 0.31-0.32 GB (read from /proc at 1,280, 1,504 and 1,696 items);
-  its PSS rose from 0.41 to 0.63 GB in the object store pages it maps (see Sample.driver_heap).
+- Ray runner: 83 min; 0.33 / 0.41 / 0.39 / 0.47 items/s by quarter (the first shares the cores
+  with the read running ahead of MobileSAM); tree peak PSS 4.58 / 4.41 / 4.58 / 4.08 GB (x0.92),
+  driver heap 319 / 320 / 327 / 325 MB (x1.02); slope after the first quarter: tree -19 MB, driver
+  heap +0.7 MB per 100 items. (Judged by its PSS, the driver seemed to grow from 0.41 to 0.63 GB:
+  that was its share of the object store pages it maps, see Sample.driver_heap.)
 - local runner: 81 min (the machine busy with other work for the first half); peak PSS
   1.80-1.95 GB, last quarter x1.08 of the second, +16 MB per 100 items, in native memory: loops of
   MobileSAM (240 images), RLE (20,000 masks), decoding and Parquet writing (3,000) alone are flat,
