@@ -16,8 +16,11 @@ import pytest
 
 from synth.core.records import Item, ItemRecord
 from synth.errors import SynthError
+from synth.runners.progress import RunProgress
 from synth.runners.ray_runner import RayExecutor
+from synth.runners.run import _executor, load_run_config
 from synth.sources.base import SourceError
+from tests.fixtures.runs import REPO
 
 pytestmark = pytest.mark.ray
 
@@ -68,18 +71,28 @@ def test_the_driver_never_holds_the_input(ray_session, tmp_path):
     assert peak < 40e6, f"the driver peaked at {peak / 1e6:.0f} MB of Python objects for 200 MB of input"
 
 
-@pytest.mark.parametrize("object_store_mb", [None, 16])
-def test_a_store_cap_holds_the_read_back_while_the_consumer_is_slow(ray_session, tmp_path, object_store_mb):
-    progress = tmp_path / "handed_out"
+def _handed_out_while_the_driver_stalls(tmp_path: Path, object_store_mb: int | None) -> int:
+    """How many of 1,000 items the read has handed out 10 s after the driver took its first batch."""
+    progress = tmp_path / f"handed_out_{object_store_mb}"
     out = RayExecutor([], {}, commit_every=1, object_store_mb=object_store_mb).run(_source(progress, 1_000))
     with contextlib.closing(out):
         next(out)
         time.sleep(10)  # the driver busy with its first commit; the read goes on as far as it may
-        handed_out = int(progress.read_text())
-    if object_store_mb is None:  # Ray Data's default share of the store holds all 200 MB (here: all 1,000)
-        assert handed_out > 500, f"without a cap the read went only {handed_out} items ahead"
-    else:  # 16 MB is 80 items, plus a few blocks in flight and in the driver's prefetch
-        assert handed_out < 150, f"the read ran {handed_out} items ahead past a 16 MB cap"
+        return int(progress.read_text())
+
+
+def test_a_store_cap_holds_the_read_back_while_the_driver_is_slow(ray_session, tmp_path):
+    # Ray Data's default share of the store holds all 200 MB (here the read hands out all 1,000);
+    # 16 MB is 80 items, plus a few blocks in flight and in the driver's prefetch (here 84).
+    uncapped = _handed_out_while_the_driver_stalls(tmp_path, None)
+    capped = _handed_out_while_the_driver_stalls(tmp_path, 16)
+    assert uncapped > 500, f"without a cap the read went only {uncapped} items ahead: the test shows nothing"
+    assert capped < 150, f"the read ran {capped} items ahead past a 16 MB cap"
+
+
+def test_the_pipeline_config_sets_the_cap():
+    cfg = load_run_config(REPO / "pipelines" / "demo.yaml", ["runner.object_store_mb=16"])
+    assert _executor(cfg, [], RunProgress([], quiet=True), quiet=True).object_store_mb == 16
 
 
 def test_every_batch_arrives_once(ray_session, tmp_path):
